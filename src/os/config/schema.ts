@@ -1,0 +1,261 @@
+// One typed schema for the whole appliance. Every object is strict: an unknown
+// key is an error that names its path, so a typo never silently does nothing.
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'must start with a letter and use only letters, digits, _ . - (at most 64)');
+const hostname = z
+  .string()
+  .trim()
+  .regex(/^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, 'must be a host name such as mail.example.com');
+const port = z.number().int().min(1).max(65535);
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time HH:MM');
+const emailAddress = z
+  .string()
+  .trim()
+  .regex(/^[^\s@<>]+@[^\s@<>]+$/, 'must be an address such as fips-officer@example.com');
+/** A reference to another object by name; the reference table checks that it exists. */
+const ref = name;
+
+export const severities = ['critical', 'warning', 'information'] as const;
+export const logTypes = ['mail', 'authentication', 'crl', 'fips', 'system', 'cli-audit'] as const;
+export const sources = ['serial', 'ssh', 'local', 'fips-auto', 'system'] as const;
+
+const system = z.strictObject({
+  hostname,
+  timezone: z.string().default('UTC'),
+  dnsServers: z.array(z.ipv4().or(z.ipv6())).default([]),
+  ntpServers: z.array(hostname.or(z.ipv4())).default([]),
+  /** Serial console: the session ends this many minutes after the line drops (seed "Console Serial Port Timeout"). */
+  serialDisconnectTimeoutMinutes: z.number().int().min(1).max(1440).default(30),
+  cliIdleTimeoutMinutes: z.number().int().min(1).max(1440).default(30),
+});
+
+const user = z.strictObject({
+  name: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a login name: lower-case letters, digits, _ or -'),
+  fullName: z.string().default(''),
+  role: z.enum(['admin', 'operator', 'read-only']),
+  /** scrypt hash made by src/os/users.ts; never a clear password. */
+  passwordHash: z.string().regex(/^scrypt\$/, 'must be a scrypt hash made by userconfig'),
+  sshPublicKeys: z.array(z.string()).default([]),
+});
+
+const hsm = z.strictObject({
+  modulePath: z.string().default('/usr/lib/softhsm/libsofthsm2.so'),
+  tokenLabel: z.string().min(1).max(32).default('appliance'),
+  device: z.enum(['softhsm2', 'pkcs11-card']).default('softhsm2'),
+  officerPasswordMinLength: z.number().int().min(8).max(64).default(12),
+});
+
+const certificates = z.strictObject({
+  /** Certificate authorities trusted for client certificates and CRL signatures (PEM). */
+  trustStore: z.array(z.strictObject({ name, pem: z.string().includes('-----BEGIN CERTIFICATE-----', { message: 'must be a PEM certificate' }) })).default([]),
+  /** Certificates never trusted, whatever signs them (seed 80810, DigiNotar): SHA-256 fingerprints. */
+  distrusted: z
+    .array(z.strictObject({ name, sha256: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, 'must be a SHA-256 fingerprint AA:BB:…'), reason: z.string().default('') }))
+    .default([]),
+});
+
+const ldapServer = z.strictObject({
+  name,
+  hosts: z.array(hostname.or(z.ipv4())).min(1, 'needs at least one host'),
+  port: port.optional(),
+  security: z.enum(['none', 'ldaps', 'starttls']).default('starttls'),
+  /** HSM certificate label presented when the server asks for a client certificate (never a demo one: seed 69693, 75798). */
+  clientCertificate: z.string().optional(),
+  bindDn: z.string().default(''),
+  bindPassword: z.string().default(''),
+  baseDn: z.string().min(1),
+  serverType: z.enum(['openldap', 'active-directory', 'oracle-directory']).default('openldap'),
+  connectTimeoutMs: z.number().int().min(100).max(120000).default(5000),
+  searchTimeoutMs: z.number().int().min(100).max(120000).default(10000),
+  deadHostBackoffSeconds: z.number().int().min(1).max(3600).default(60),
+});
+
+export const certificateFields = ['cn', 'sn', 'subject', 'issuer', 'email', 'upn'] as const;
+const certificateQuery = z.strictObject({
+  name,
+  type: z.literal('certificate'),
+  server: ref,
+  fields: z.array(z.enum(certificateFields)).min(1),
+  queryString: z.string().min(3),
+  userIdAttribute: z.string().default('uid'),
+});
+const smtpAuthQuery = z.strictObject({
+  name,
+  type: z.literal('smtp-auth'),
+  server: ref,
+  queryString: z.string().min(3),
+  method: z.enum(['bind', 'password-attribute']).default('bind'),
+  passwordAttribute: z.string().default('userPassword'),
+  allowanceQueryString: z.string().optional(),
+});
+
+const ldapAuthProfile = z.strictObject({
+  name,
+  type: z.literal('ldap'),
+  query: ref,
+  checkAllowance: z.boolean().default(false),
+  whenDisallowed: z.enum(['monitor', 'reject']).default('reject'),
+  customResponse: z.strictObject({ code: z.number().int().min(500).max(599), text: z.string().min(1).max(400) }).optional(),
+});
+const certificateAuthProfile = z.strictObject({
+  name,
+  type: z.literal('certificate'),
+  certificateQuery: ref,
+  allowSmtpAuthFallback: z.boolean().default(false),
+  fallbackProfile: ref.optional(),
+});
+
+const crlSchedule = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('hourly'), minute: z.number().int().min(0).max(59).default(0) }),
+  z.strictObject({ kind: z.literal('daily'), time: hhmm }),
+  z.strictObject({ kind: z.literal('weekly'), day: z.enum(['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']), time: hhmm }),
+  z.strictObject({ kind: z.literal('cron'), expression: z.string().min(9) }),
+]);
+const crlUrl = z.url({ protocol: /^(https?|file)$/, error: 'must be an http, https or file URL' });
+const crlSource = z.strictObject({
+  name,
+  fileType: z.enum(['asn1', 'pem']),
+  primaryUrl: crlUrl,
+  secondaryUrl: crlUrl.optional(),
+  schedule: crlSchedule,
+  enabled: z.boolean().default(true),
+  maxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(200 * 1024 * 1024),
+  timeoutSeconds: z.number().int().min(1).max(3600).default(300),
+});
+
+const onOffPreferredRequired = z.enum(['off', 'preferred', 'required']);
+/** A mail flow policy. An absent field means "use default": it comes from the listener's default policy. */
+const mailFlowPolicy = z.strictObject({
+  name,
+  connection: z.enum(['accept', 'relay', 'reject', 'tcp-refuse']).optional(),
+  maxMessageBytes: z.number().int().min(1024).optional(),
+  maxRecipientsPerMessage: z.number().int().min(1).optional(),
+  maxMessagesPerConnection: z.number().int().min(1).optional(),
+  tls: onOffPreferredRequired.optional(),
+  /** Independent of `tls`: it may be set, and takes effect, where `tls` uses the default (seed known issue 85006). */
+  verifyClientCertificate: z.boolean().optional(),
+  smtpAuth: onOffPreferredRequired.optional(),
+  requireTlsForSmtpAuth: z.boolean().optional(),
+  dkimSigning: z.boolean().optional(),
+});
+export const builtInSenderGroups = ['RELAYLIST', 'ALLOWLIST', 'BLOCKLIST', 'SUSPECTLIST', 'UNKNOWNLIST', 'ALL'] as const;
+const senderGroup = z.strictObject({
+  name,
+  /** IPs, CIDRs, ranges (10.0.0.1-10.0.0.9), host names or .domain suffixes (matched by verified reverse DNS). */
+  entries: z.array(z.string().trim().min(1)).default([]),
+  policy: ref,
+});
+const listener = z.strictObject({
+  name,
+  address: z.ipv4().or(z.ipv6()),
+  port,
+  hostname,
+  type: z.enum(['public', 'private']),
+  receivedHeaderHostname: z.enum(['listener', 'interface']).default('listener'),
+  certificate: z.string().optional(),
+  smtpAuthProfile: ref.optional(),
+  maxConnections: z.number().int().min(1).max(10000).default(50),
+  verifyReverseDns: z.boolean().default(false),
+  defaultPolicy: ref,
+  policies: z.array(mailFlowPolicy).min(1),
+  hostAccessTable: z.array(senderGroup).default([]),
+});
+
+const routeHost = z.strictObject({ host: z.string().trim().min(1), port: port.default(25), priority: z.number().int().min(0).max(65535).default(0) });
+const smtpRoute = z.strictObject({
+  domain: z.string().trim().min(1),
+  hosts: z.array(routeHost).min(1),
+  tls: z.enum(['opportunistic', 'required-verify']).default('opportunistic'),
+});
+const routes = z.strictObject({
+  smtpRoutes: z.array(smtpRoute).default([]),
+  defaultRoute: z.array(routeHost).default([]),
+  maxQueueHours: z.number().int().min(1).max(720).default(72),
+});
+
+const dkimProfile = z.strictObject({
+  name,
+  domain: hostname,
+  selector: z.string().regex(/^[A-Za-z0-9._-]+$/),
+  keyLabel: z.string().min(1),
+  headers: z.array(z.string()).default(['from', 'to', 'subject', 'date', 'message-id', 'mime-version', 'content-type']),
+  canonicalization: z.enum(['relaxed/relaxed', 'relaxed/simple', 'simple/simple']).default('relaxed/relaxed'),
+});
+
+const logSubscription = z.strictObject({
+  name,
+  type: z.enum(logTypes),
+  level: z.enum(['debug', 'info', 'warning', 'critical']).default('info'),
+  maxFileBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
+  maxFiles: z.number().int().min(1).max(1000).default(10),
+  /** Raise an Information alert when rollover deletes the oldest file (seed 49958). */
+  alertOnDelete: z.boolean().default(false),
+});
+
+const alertRecipient = z.strictObject({
+  address: emailAddress,
+  severities: z
+    .array(z.enum(severities))
+    .min(1)
+    .default([...severities]),
+});
+
+export const applianceConfigSchema = z
+  .strictObject({
+    version: z.literal(1).default(1),
+    system,
+    users: z.array(user).default([]),
+    hsm: hsm.prefault({}),
+    certificates: certificates.prefault({}),
+    ldap: z.strictObject({ servers: z.array(ldapServer).default([]), queries: z.array(z.discriminatedUnion('type', [certificateQuery, smtpAuthQuery])).default([]) }).prefault({}),
+    smtpAuth: z.strictObject({ profiles: z.array(z.discriminatedUnion('type', [ldapAuthProfile, certificateAuthProfile])).default([]) }).prefault({}),
+    crl: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        whenIssuerHasNoCrl: z.enum(['reject', 'allow-and-log']).default('reject'),
+        sources: z.array(crlSource).default([]),
+      })
+      .prefault({}),
+    listeners: z.array(listener).default([]),
+    routes: routes.prefault({}),
+    dkim: z.strictObject({ profiles: z.array(dkimProfile).default([]) }).prefault({}),
+    logs: z.strictObject({ subscriptions: z.array(logSubscription).default([]) }).prefault({}),
+    alerts: z.strictObject({ fromAddress: emailAddress.default('alerts@localhost.localdomain'), recipients: z.array(alertRecipient).default([]) }).prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    for (const [i, l] of config.listeners.entries()) {
+      const base = config.listeners[i];
+      const def = base?.policies.find((p) => p.name === l.defaultPolicy);
+      if (!def) continue; // dangling reference, reported by the reference table
+      for (const field of ['connection', 'maxMessageBytes', 'maxRecipientsPerMessage', 'maxMessagesPerConnection', 'tls', 'smtpAuth'] as const) {
+        if (def[field] === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['listeners', i, 'policies', l.policies.indexOf(def), field],
+            message: `the default policy "${def.name}" must set ${field}: other policies take it from here`,
+          });
+        }
+      }
+    }
+  });
+
+export type ApplianceConfig = z.infer<typeof applianceConfigSchema>;
+export type ApplianceConfigInput = z.input<typeof applianceConfigSchema>;
+export type Listener = ApplianceConfig['listeners'][number];
+export type MailFlowPolicy = Listener['policies'][number];
+export type LogSubscription = ApplianceConfig['logs']['subscriptions'][number];
+export type Severity = (typeof severities)[number];
+export type LogType = (typeof logTypes)[number];
+export type CommitSource = (typeof sources)[number];

@@ -1,0 +1,251 @@
+// The committed configuration and its numbered revisions, on disk.
+//
+//   config/committed.json       the running configuration and its revision meta
+//   config/revisions/NNNNNN.json every commit, kept for history and rollback
+//   config/confirm.json         a pending `commit confirmed` and its deadline
+//   config/commit.lock          one commit at a time, across processes
+//
+// A commit writes its revision file, then replaces committed.json; both writes
+// are durable (see atomic-file.ts). committed.json is the truth: a revision
+// file numbered above it is the remains of a commit that died, and is ignored.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { writeFileDurably } from '../atomic-file.js';
+import { withFileLock } from '../file-lock.js';
+import type { ApplianceConfig, CommitSource } from './schema.js';
+import { ConfigError, parseConfig } from './validate.js';
+
+export interface CommitAuthor {
+  user: string;
+  source: CommitSource;
+  /** Client IP for SSH, the tty for the serial console. */
+  from?: string;
+}
+
+export interface RevisionMeta extends CommitAuthor {
+  revision: number;
+  time: string;
+  comment: string;
+}
+
+export interface Revision {
+  meta: RevisionMeta;
+  config: ApplianceConfig;
+}
+
+export interface PendingConfirm {
+  revision: number;
+  revertTo: number;
+  deadline: string;
+}
+
+export interface CommitRequest extends CommitAuthor {
+  comment?: string;
+  /** The revision the candidate was taken from; concurrent commits are merged by section. */
+  baseRevision: number;
+  /** `commit confirmed MINUTES`: revert unless confirmed before then. */
+  confirmMinutes?: number;
+}
+
+export class CommitConflictError extends Error {}
+
+const sectionsOf = (c: ApplianceConfig) => Object.keys(c) as (keyof ApplianceConfig)[];
+
+export class ConfigStore {
+  readonly dir: string;
+  private readonly revisionsDir: string;
+  private readonly committedPath: string;
+  private readonly confirmPath: string;
+  private readonly lockPath: string;
+  private confirmTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    dir: string,
+    private readonly onCommitted: (revision: Revision) => void = () => {},
+  ) {
+    this.dir = dir;
+    this.revisionsDir = join(dir, 'revisions');
+    this.committedPath = join(dir, 'committed.json');
+    this.confirmPath = join(dir, 'confirm.json');
+    this.lockPath = join(dir, 'commit.lock');
+  }
+
+  /** Creates revision 1 from `factory` if nothing was ever committed. */
+  async initialise(factory: unknown): Promise<Revision> {
+    mkdirSync(this.revisionsDir, { recursive: true, mode: 0o700 });
+    if (!existsSync(this.committedPath)) {
+      await withFileLock(this.lockPath, () => {
+        if (existsSync(this.committedPath)) return;
+        this.write({
+          meta: { revision: 1, user: 'system', source: 'system', time: new Date().toISOString(), comment: 'factory configuration' },
+          config: parseConfig(factory, 'the factory configuration is invalid'),
+        });
+      });
+    }
+    return this.committed();
+  }
+
+  committed(): Revision {
+    return this.readRevisionFile(this.committedPath);
+  }
+
+  revision(n: number): Revision {
+    const current = this.committed();
+    if (!Number.isInteger(n) || n < 1 || n > current.meta.revision) {
+      throw new RangeError(`there is no revision ${n}; revisions run from 1 to ${current.meta.revision}`);
+    }
+    const path = this.revisionPath(n);
+    if (!existsSync(path)) throw new RangeError(`revision ${n} is no longer kept`);
+    return this.readRevisionFile(path);
+  }
+
+  /** Newest first. */
+  history(limit = 50): RevisionMeta[] {
+    const newest = this.committed().meta.revision;
+    const metas: RevisionMeta[] = [];
+    for (let n = newest; n >= 1 && metas.length < limit; n--) {
+      if (existsSync(this.revisionPath(n))) metas.push(this.readRevisionFile(this.revisionPath(n)).meta);
+    }
+    return metas;
+  }
+
+  pendingConfirm(): PendingConfirm | undefined {
+    if (!existsSync(this.confirmPath)) return undefined;
+    return JSON.parse(readFileSync(this.confirmPath, 'utf8')) as PendingConfirm;
+  }
+
+  /**
+   * Validates and commits a candidate. If others committed since the candidate's
+   * base, their changes are kept: the candidate's changed sections are applied on
+   * top, and a section changed on both sides is refused as a conflict.
+   */
+  async commit(candidate: unknown, request: CommitRequest): Promise<RevisionMeta> {
+    const validated = parseConfig(candidate, 'commit refused, nothing was changed');
+    const revision = await withFileLock(this.lockPath, () => {
+      const current = this.committed();
+      const config = request.baseRevision === current.meta.revision ? validated : this.merge(validated, request.baseRevision, current);
+      const meta: RevisionMeta = {
+        revision: current.meta.revision + 1,
+        user: request.user,
+        source: request.source,
+        ...(request.from ? { from: request.from } : {}),
+        time: new Date().toISOString(),
+        comment: request.comment ?? '',
+      };
+      this.write({ meta, config });
+      if (request.confirmMinutes !== undefined) {
+        const deadline = new Date(Date.now() + request.confirmMinutes * 60_000).toISOString();
+        writeFileDurably(this.confirmPath, JSON.stringify({ revision: meta.revision, revertTo: current.meta.revision, deadline } satisfies PendingConfirm));
+      } else {
+        this.clearConfirm();
+      }
+      return { meta, config };
+    });
+    this.onCommitted(revision);
+    this.armConfirmTimer();
+    return revision.meta;
+  }
+
+  /** Confirms a pending `commit confirmed`; returns the revision it kept, if any. */
+  async confirm(): Promise<number | undefined> {
+    return withFileLock(this.lockPath, () => {
+      const pending = this.pendingConfirm();
+      this.clearConfirm();
+      return pending?.revision;
+    });
+  }
+
+  /**
+   * Reverts a pending `commit confirmed` whose deadline passed, or any pending one
+   * when `restarted` is set (a restart before confirmation reverts: the change may
+   * be what took the appliance down). Returns the new revision, if one was made.
+   */
+  async revertUnconfirmed(restarted = false): Promise<RevisionMeta | undefined> {
+    const reverted = await withFileLock(this.lockPath, () => {
+      const pending = this.pendingConfirm();
+      if (!pending || (!restarted && Date.parse(pending.deadline) > Date.now())) return undefined;
+      const current = this.committed();
+      const target = this.readRevisionFile(this.revisionPath(pending.revertTo));
+      const why = restarted ? 'a restart came before confirmation' : `not confirmed by ${pending.deadline}`;
+      const meta: RevisionMeta = {
+        revision: current.meta.revision + 1,
+        user: 'system',
+        source: 'system',
+        time: new Date().toISOString(),
+        comment: `commit confirmed of revision ${pending.revision} reverted to revision ${pending.revertTo}: ${why}`,
+      };
+      this.write({ meta, config: target.config });
+      this.clearConfirm();
+      return { meta, config: target.config };
+    });
+    if (reverted) this.onCommitted(reverted);
+    return reverted?.meta;
+  }
+
+  /** At service start: drop remains of a commit that died, revert an unconfirmed commit, watch the deadline. */
+  async recoverAtStart(): Promise<RevisionMeta | undefined> {
+    const newest = this.committed().meta.revision;
+    for (const file of readdirSync(this.revisionsDir)) {
+      const n = Number.parseInt(file, 10);
+      if (n > newest || file.startsWith('.')) rmSync(join(this.revisionsDir, file), { force: true });
+    }
+    return this.revertUnconfirmed(true);
+  }
+
+  /** Keeps a timer that reverts an unconfirmed commit at its deadline (in services). */
+  armConfirmTimer(): void {
+    clearTimeout(this.confirmTimer);
+    const pending = this.pendingConfirm();
+    if (!pending) return;
+    const delay = Math.max(0, Date.parse(pending.deadline) - Date.now());
+    this.confirmTimer = setTimeout(() => void this.revertUnconfirmed().finally(() => this.armConfirmTimer()), delay + 50);
+    this.confirmTimer.unref();
+  }
+
+  stopConfirmTimer(): void {
+    clearTimeout(this.confirmTimer);
+  }
+
+  private merge(candidate: ApplianceConfig, baseRevision: number, current: Revision): ApplianceConfig {
+    const base = this.revision(baseRevision).config;
+    const merged = { ...current.config } as Record<string, unknown>;
+    const conflicts: string[] = [];
+    for (const section of sectionsOf(candidate)) {
+      if (isDeepStrictEqual(candidate[section], base[section])) continue;
+      if (!isDeepStrictEqual(current.config[section], base[section])) conflicts.push(section);
+      merged[section] = candidate[section];
+    }
+    if (conflicts.length > 0) {
+      throw new CommitConflictError(
+        `commit refused: ${conflicts.join(', ')} changed in revision ${current.meta.revision} by ${current.meta.user} since your changes began (revision ${baseRevision}). ` +
+          'Run `clear` to start from the new configuration, then make your changes again.',
+      );
+    }
+    return parseConfig(merged, 'commit refused: your changes and the ones committed meanwhile do not fit together');
+  }
+
+  private write(revision: Revision): void {
+    const text = `${JSON.stringify(revision, null, 2)}\n`;
+    writeFileDurably(this.revisionPath(revision.meta.revision), text);
+    writeFileDurably(this.committedPath, text);
+  }
+
+  private clearConfirm(): void {
+    rmSync(this.confirmPath, { force: true });
+  }
+
+  private revisionPath(n: number): string {
+    return join(this.revisionsDir, `${String(n).padStart(6, '0')}.json`);
+  }
+
+  private readRevisionFile(path: string): Revision {
+    const raw = JSON.parse(readFileSync(path, 'utf8')) as Revision;
+    try {
+      return { meta: raw.meta, config: parseConfig(raw.config) };
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ConfigError(err.problems, `${path} does not hold a valid configuration`);
+      throw err;
+    }
+  }
+}

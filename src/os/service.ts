@@ -1,0 +1,83 @@
+// The life of an appliance service: open the runtime, recover the configuration
+// store, start, tell systemd, reload on SIGHUP (RELOADING=1 … READY=1), stop on
+// SIGTERM/SIGINT. Each running service leaves a pid file in run/ so that a
+// commit can tell it to reload.
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openRuntime, type Runtime } from './runtime.js';
+import { Systemd } from './systemd.js';
+
+export interface ServiceHooks {
+  start(runtime: Runtime): Promise<string> | string;
+  reload(runtime: Runtime): Promise<string> | string;
+  stop(runtime: Runtime): Promise<void> | void;
+}
+
+export async function runService(name: string, hooks: ServiceHooks, root?: string): Promise<Runtime> {
+  const systemd = new Systemd();
+  const runtime = await openRuntime(name, root);
+  const reverted = await runtime.store.recoverAtStart();
+  if (reverted) {
+    runtime.alerts.raise({ severity: 'warning', class: 'system', subject: `configuration reverted to revision ${reverted.revision - 1}`, detail: reverted.comment });
+  }
+  runtime.refresh();
+  runtime.store.armConfirmTimer();
+  const status = await hooks.start(runtime);
+  const pidFile = join(runtime.paths.run, `${name}.pid`);
+  mkdirSync(runtime.paths.run, { recursive: true });
+  writeFileSync(pidFile, String(process.pid));
+  await systemd.ready(status);
+  const watchdogMs = systemd.startWatchdog();
+  runtime.logger.info({ status, watchdogMs, revision: runtime.store.committed().meta.revision }, `${name} ready`);
+
+  // A service lives until it is told to stop, whether or not it holds sockets open.
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(async () => {
+      await systemd.reloading();
+      try {
+        const revision = runtime.refresh();
+        const reloadedStatus = await hooks.reload(runtime);
+        runtime.logger.info({ revision: revision.meta.revision }, `${name} reloaded`);
+        await systemd.ready(reloadedStatus);
+      } catch (err) {
+        runtime.logger.error({ err }, `${name} reload failed; the previous settings stay in force`);
+        await systemd.ready(`reload failed: ${(err as Error).message}`);
+      }
+    });
+  });
+  const shutdown = async (signal: string) => {
+    runtime.logger.info({ signal }, `${name} stopping`);
+    await systemd.stopping();
+    await hooks.stop(runtime);
+    clearInterval(keepAlive);
+    rmSync(pidFile, { force: true });
+    runtime.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  return runtime;
+}
+
+/** Asks every running service to reload the committed configuration; returns the ones told. */
+export function signalServicesToReload(runDir: string): string[] {
+  const told: string[] = [];
+  let files: string[] = [];
+  try {
+    files = readdirSync(runDir).filter((f) => f.endsWith('.pid'));
+  } catch {
+    return told;
+  }
+  for (const file of files) {
+    const pid = Number.parseInt(readFileSync(join(runDir, file), 'utf8'), 10);
+    try {
+      process.kill(pid, 'SIGHUP');
+      told.push(file.replace(/\.pid$/, ''));
+    } catch {
+      rmSync(join(runDir, file), { force: true }); // the service is gone
+    }
+  }
+  return told;
+}
