@@ -1,0 +1,203 @@
+// The console's commands. Each takes its arguments from the command line (for
+// scripts and `ssh admin@host 'command …'`); run interactively, a command asks
+// for what is missing. Nothing here starts a shell or runs a program named by
+// the user: the console is the only thing an administrator's login reaches.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { writeFileDurably } from '../os/atomic-file.js';
+import { type Candidate, configDiff, NothingToCommitError } from '../os/config/candidate.js';
+import { CommitConflictError } from '../os/config/store.js';
+import { ConfigError } from '../os/config/validate.js';
+import { ConfigFileError, configFromXml, configToXml } from '../os/config/xml.js';
+import type { Runtime } from '../os/runtime.js';
+import { signalServicesToReload } from '../os/service.js';
+
+export interface ConsoleContext {
+  runtime: Runtime;
+  candidate: Candidate;
+  print(text: string): void;
+  ask(question: string, defaultValue?: string): Promise<string>;
+  /** Folder that saveconfig writes to and loadconfig reads from when given a bare name. */
+  configFilesDir: string;
+  version: string;
+}
+
+export interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[], ctx: ConsoleContext): Promise<void> | void;
+}
+
+export class UsageError extends Error {}
+
+/** Errors a user can act on are printed as they are; anything else is a bug and is logged. */
+export function isUserError(err: unknown): boolean {
+  return [UsageError, ConfigError, ConfigFileError, CommitConflictError, NothingToCommitError, RangeError].some((type) => err instanceof type);
+}
+
+function parsePositiveInt(value: string | undefined, what: string): number {
+  const n = Number(value);
+  if (!value || !Number.isInteger(n) || n < 1) throw new UsageError(`${what} must be a whole number of at least 1, not "${value ?? ''}"`);
+  return n;
+}
+
+function configFilePath(ctx: ConsoleContext, name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*\.xml$/.test(name)) throw new UsageError(`"${name}" is not a configuration file name: use letters, digits, . _ - and end with .xml`);
+  return resolve(ctx.configFilesDir, name);
+}
+
+async function commit(args: string[], ctx: ConsoleContext): Promise<void> {
+  let confirmMinutes: number | undefined;
+  if (args[0] === 'confirmed') {
+    confirmMinutes = parsePositiveInt(args[1], 'commit confirmed MINUTES');
+    args = args.slice(2);
+  }
+  if (!ctx.candidate.pending && confirmMinutes === undefined) {
+    const confirmed = await ctx.runtime.store.confirm();
+    if (confirmed === undefined) throw new UsageError('There are no changes to commit.');
+    ctx.print(`Confirmed revision ${confirmed}: it stays the running configuration.`);
+    return;
+  }
+  const comment = args.length > 0 ? args.join(' ') : await ctx.ask('Comment for this commit', '');
+  const meta = await ctx.candidate.commit(comment, confirmMinutes);
+  const told = signalServicesToReload(ctx.runtime.paths.run);
+  ctx.print(`Committed revision ${meta.revision}.${told.length ? ` Reloading: ${told.join(', ')}.` : ''}`);
+  if (confirmMinutes !== undefined) ctx.print(`Run "commit" again within ${confirmMinutes} minute(s) to keep it, or it is reverted.`);
+}
+
+export const commands: Record<string, Command> = {
+  help: {
+    summary: 'list the commands, or show how to use one',
+    usage: 'help [COMMAND]',
+    run(args, ctx) {
+      const name = args[0];
+      if (name) {
+        const command = commands[name];
+        if (!command) throw new UsageError(`no command "${name}"; type "help" for the list`);
+        ctx.print(`${name}: ${command.summary}\nusage: ${command.usage}`);
+        return;
+      }
+      const width = Math.max(...Object.keys(commands).map((n) => n.length));
+      ctx.print(
+        Object.entries(commands)
+          .map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`)
+          .join('\n'),
+      );
+    },
+  },
+  status: {
+    summary: 'the running revision, pending changes and pending confirmations',
+    usage: 'status',
+    run(_args, ctx) {
+      const committed = ctx.runtime.store.committed();
+      const pendingConfirm = ctx.runtime.store.pendingConfirm();
+      ctx.print(
+        [
+          `Hostname: ${committed.config.system.hostname}`,
+          `Running revision: ${committed.meta.revision} (${committed.meta.time} by ${committed.meta.user} via ${committed.meta.source})`,
+          `Uncommitted changes: ${ctx.candidate.pending ? 'yes (see "diff")' : 'none'}`,
+          ...(pendingConfirm
+            ? [`Awaiting confirmation: revision ${pendingConfirm.revision}, reverted to ${pendingConfirm.revertTo} at ${pendingConfirm.deadline} unless you run "commit"`]
+            : []),
+        ].join('\n'),
+      );
+    },
+  },
+  version: {
+    summary: 'the firmware version',
+    usage: 'version',
+    run(_args, ctx) {
+      ctx.print(`Appliance firmware ${ctx.version}, Node.js ${process.version}`);
+    },
+  },
+  commit: {
+    summary: 'make the pending changes the running configuration',
+    usage: 'commit [confirmed MINUTES] [COMMENT…]',
+    run: commit,
+  },
+  clear: {
+    summary: 'discard the pending changes',
+    usage: 'clear',
+    run(_args, ctx) {
+      const had = ctx.candidate.pending;
+      ctx.candidate.clear();
+      ctx.print(had ? 'Pending changes discarded.' : 'There were no pending changes.');
+    },
+  },
+  rollback: {
+    summary: 'load an earlier revision as pending changes (then commit it)',
+    usage: 'rollback REVISION',
+    async run(args, ctx) {
+      const revision = parsePositiveInt(args[0] ?? (await ctx.ask('Revision to load')), 'REVISION');
+      const meta = ctx.candidate.rollback(revision);
+      ctx.print(`Loaded revision ${meta.revision} (${meta.time} by ${meta.user}${meta.comment ? `: ${meta.comment}` : ''}). Run "commit" to make it the running configuration.`);
+    },
+  },
+  history: {
+    summary: 'the committed revisions, newest first',
+    usage: 'history [COUNT]',
+    run(args, ctx) {
+      const count = args[0] ? parsePositiveInt(args[0], 'COUNT') : 20;
+      for (const m of ctx.runtime.store.history(count)) {
+        ctx.print(`${String(m.revision).padStart(5)}  ${m.time}  ${m.user} via ${m.source}${m.from ? ` (${m.from})` : ''}${m.comment ? `  ${m.comment}` : ''}`);
+      }
+    },
+  },
+  diff: {
+    summary: 'the pending changes, or what revision N changed',
+    usage: 'diff [REVISION]',
+    run(args, ctx) {
+      if (!args[0]) {
+        ctx.print(ctx.candidate.pending ? ctx.candidate.diff() : 'There are no pending changes.');
+        return;
+      }
+      const n = parsePositiveInt(args[0], 'REVISION');
+      const after = ctx.runtime.store.revision(n);
+      const before = n > 1 ? ctx.runtime.store.revision(n - 1).config : after.config;
+      ctx.print(configDiff(before, after.config, `revision ${n - 1}`, `revision ${n}`));
+    },
+  },
+  showconfig: {
+    summary: 'the pending configuration, whole or one section',
+    usage: 'showconfig [SECTION]',
+    run(args, ctx) {
+      const config = ctx.candidate.config as Record<string, unknown>;
+      const section = args[0];
+      if (section && !(section in config)) throw new UsageError(`no section "${section}"; sections: ${Object.keys(config).join(', ')}`);
+      const shown = section ? config[section] : config;
+      ctx.print(JSON.stringify(shown, (key, value) => (key === 'bindPassword' && value ? '*****' : value), 2));
+    },
+  },
+  saveconfig: {
+    summary: 'save the running configuration to an XML file (HSM keys and certificates are never included)',
+    usage: 'saveconfig [FILE.xml]',
+    run(args, ctx) {
+      const committed = ctx.runtime.store.committed();
+      const name = args[0] ?? `${committed.config.system.hostname}-r${committed.meta.revision}-${committed.meta.time.slice(0, 10)}.xml`;
+      const path = configFilePath(ctx, name);
+      writeFileDurably(path, configToXml(committed.config, { hostname: committed.config.system.hostname, revision: committed.meta.revision }));
+      ctx.print(`Saved revision ${committed.meta.revision} to ${path}`);
+    },
+  },
+  loadconfig: {
+    summary: 'load a saved XML configuration as pending changes (then commit it)',
+    usage: 'loadconfig FILE.xml',
+    async run(args, ctx) {
+      const path = configFilePath(ctx, args[0] ?? (await ctx.ask('File to load')));
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (err) {
+        throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+      }
+      const loaded = configFromXml(text);
+      ctx.candidate.edit((draft) => Object.assign(draft, loaded.config));
+      if (loaded.ignoredKeyMaterial.length > 0) {
+        ctx.print(
+          `Warning: the file carries certificate or key material, which was ignored (HSM keys are restored with fipsconfig backup): ${loaded.ignoredKeyMaterial.join(', ')}`,
+        );
+      }
+      ctx.print(`Loaded ${path}. Review with "diff", then "commit".`);
+    },
+  },
+};

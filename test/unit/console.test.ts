@@ -1,0 +1,83 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { splitCommandLine, splitSequence } from '../../src/fipsconsole/words.js';
+import { compiled, tempState } from '../helpers/state.js';
+
+const consoleJs = compiled('fipsconsole/console.js');
+
+function run(root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [consoleJs, ...args], { env: { ...process.env, APPLIANCE_STATE_DIR: root, APPLIANCE_USER: 'admin', ...env }, encoding: 'utf8' });
+}
+
+t.test('words: quotes group, nothing is expanded', async (t) => {
+  t.same(splitCommandLine(`commit "first  change" $(reboot) *`), ['commit', 'first  change', '$(reboot)', '*']);
+  t.same(splitSequence(splitCommandLine('loadconfig a.xml; commit restored')), [
+    ['loadconfig', 'a.xml'],
+    ['commit', 'restored'],
+  ]);
+  t.throws(() => splitCommandLine('commit "oops'), /unterminated double quote/);
+});
+
+t.test('save, change, load and commit from ssh command lines', async (t) => {
+  const root = tempState(t);
+  t.match(run(root, ['saveconfig', 'factory.xml']).stdout, /Saved revision 1 to .*configuration\/factory\.xml/);
+  const saved = join(root, 'configuration', 'factory.xml');
+  writeFileSync(saved, readFileSync(saved, 'utf8').replace('<hostname>appliance.localdomain<', '<hostname>restored.example.com<'));
+  const loaded = run(root, [], { SSH_ORIGINAL_COMMAND: 'loadconfig factory.xml; commit "restore from file"', SSH_CONNECTION: '203.0.113.5 50000 10.0.0.1 22' });
+  t.equal(loaded.status, 0, loaded.stdout);
+  t.match(loaded.stdout, /Committed revision 2/);
+  const history = run(root, ['history']).stdout;
+  t.match(history, /^\s+2 {2}\S+ {2}admin via ssh \(203\.0\.113\.5\) {2}restore from file$/m, 'the revision records user, source, client IP and comment');
+  t.match(run(root, ['status']).stdout, /Hostname: restored\.example\.com/);
+  const audit = readFileSync(join(root, 'logs', 'cli_logs', 'cli_logs.current'), 'utf8');
+  t.match(audit, /User admin \(ssh 203\.0\.113\.5\) ran: commit restore from file/);
+});
+
+t.test('a bad file is refused with its reason and nothing changes', async (t) => {
+  const root = tempState(t);
+  run(root, ['saveconfig', 'good.xml']);
+  const path = join(root, 'configuration', 'good.xml');
+  writeFileSync(path, readFileSync(path, 'utf8').replace('<timezone>UTC</timezone>', '<timezone type="number">x</timezone>'));
+  const result = run(root, ['loadconfig good.xml; commit']);
+  t.equal(result.status, 1);
+  t.match(result.stdout, /system\.timezone: "x" is not a number/);
+  t.match(run(root, ['history']).stdout.trim().split('\n').length, 1, 'still only the factory revision');
+  t.match(run(root, ['loadconfig', '../../etc/passwd']).stdout, /is not a configuration file name/, 'no path outside the configuration folder');
+  t.match(run(root, ['sh']).stdout, /unknown command "sh"/, 'there is no way to a shell');
+});
+
+t.test('interactive: the prompt shows pending changes, exit with them asks first', async (t) => {
+  const root = tempState(t);
+  run(root, ['saveconfig', 'a.xml']);
+  const path = join(root, 'configuration', 'a.xml');
+  writeFileSync(path, readFileSync(path, 'utf8').replace('<hostname>appliance.localdomain<', '<hostname>pending.example.com<'));
+  const child = spawn(process.execPath, [consoleJs], { env: { ...process.env, APPLIANCE_STATE_DIR: root, APPLIANCE_USER: 'admin' } });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  const waitFor = async (pattern: RegExp) => {
+    const deadline = Date.now() + 10_000;
+    while (!pattern.test(out)) {
+      if (Date.now() > deadline) throw new Error(`never saw ${pattern} in:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await waitFor(/appliance\.localdomain> $/);
+  child.stdin.write('loadconfig a.xml\n');
+  await waitFor(/appliance\.localdomain \(pending changes\)> $/);
+  child.stdin.write('exit\n');
+  await waitFor(/uncommitted changes\. Discard them and exit\? \[N\]> $/);
+  child.stdin.write('n\n');
+  await waitFor(/\(pending changes\)> $/);
+  child.stdin.write('commit confirmed 5 try the new name\n');
+  await waitFor(/Run "commit" again within 5 minute\(s\)/);
+  await waitFor(/pending\.example\.com> $/);
+  child.stdin.write('commit\n');
+  await waitFor(/Confirmed revision 2: it stays the running configuration\.\n/);
+  child.stdin.end('exit\n');
+  t.equal(await new Promise((r) => child.on('exit', r)), 0);
+  t.notOk(existsSync(join(root, 'config', 'confirm.json')), 'the second commit confirmed the first');
+});
