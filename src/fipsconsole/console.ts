@@ -80,7 +80,10 @@ async function main(argv: string[]): Promise<number> {
   closed.catch(() => {});
   const question = (text: string) => Promise.race([rl!.question(text), closed]);
   process.on('SIGTSTP', () => {}); // no job control: nothing to suspend to
-  rl.on('SIGINT', () => rl?.write('', { ctrl: true, name: 'u' }));
+  rl.on('SIGINT', () => {
+    process.stdout.write(`\n${candidate.pending ? 'Uncommitted changes discarded. ' : ''}Session closed.\n`);
+    rl?.close();
+  });
   const idleMs = runtime.config.system.cliIdleTimeoutMinutes * 60_000;
   let idle: NodeJS.Timeout | undefined;
   process.stdout.write(`${runtime.config.system.hostname}: appliance console. Type "help" for commands.\n`);
