@@ -1,6 +1,7 @@
 // One typed schema for the whole appliance. Every object is strict: an unknown
 // key is an error that names its path, so a typo never silently does nothing.
 import { z } from 'zod';
+import { parseHostAccessEntry } from './host-access-entry.js';
 
 const name = z
   .string()
@@ -150,7 +151,14 @@ export const builtInSenderGroups = ['RELAYLIST', 'ALLOWLIST', 'BLOCKLIST', 'SUSP
 const senderGroup = z.strictObject({
   name,
   /** IPs, CIDRs, ranges (10.0.0.1-10.0.0.9), host names or .domain suffixes (matched by verified reverse DNS). */
-  entries: z.array(z.string().trim().min(1)).default([]),
+  entries: z
+    .array(
+      z
+        .string()
+        .trim()
+        .refine((e) => parseHostAccessEntry(e) !== undefined, 'must be an IP, CIDR (10.0.0.0/8), range (10.0.0.1-10.0.0.9), host name or .domain'),
+    )
+    .default([]),
   policy: ref,
 });
 const listener = z.strictObject({
@@ -164,6 +172,16 @@ const listener = z.strictObject({
   smtpAuthProfile: ref.optional(),
   maxConnections: z.number().int().min(1).max(10000).default(50),
   verifyReverseDns: z.boolean().default(false),
+  /** Recipient domains this listener takes mail for (its recipient access table); any other domain needs a policy that relays. */
+  acceptedDomains: z
+    .array(
+      z
+        .string()
+        .trim()
+        .toLowerCase()
+        .regex(/^\.?[a-z0-9.-]+$/, 'must be a domain such as example.com, or .example.com for its subdomains'),
+    )
+    .default([]),
   defaultPolicy: ref,
   policies: z.array(mailFlowPolicy).min(1),
   hostAccessTable: z.array(senderGroup).default([]),

@@ -14,8 +14,13 @@ function stamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace('.', '').replace('Z', '');
 }
 
+/** How often a writer checks whether another process rolled the file over. */
+const reopenCheckMs = 1000;
+
 export class RotatingFile {
   private fd: number | undefined;
+  private size = 0;
+  private checkedAt = 0;
   private readonly currentPath: string;
 
   constructor(
@@ -35,8 +40,8 @@ export class RotatingFile {
 
   append(line: string): void {
     const fd = this.openCurrent();
-    writeSync(fd, line.endsWith('\n') ? line : `${line}\n`);
-    if (fstatSync(fd).size >= this.limits.maxFileBytes) this.rollOver();
+    this.size += writeSync(fd, line.endsWith('\n') ? line : `${line}\n`);
+    if (this.size >= this.limits.maxFileBytes) this.rollOver();
   }
 
   /** Rolled files, oldest first. */
@@ -53,14 +58,21 @@ export class RotatingFile {
 
   private openCurrent(): number {
     if (this.fd !== undefined) {
+      const now = Date.now();
+      if (now - this.checkedAt < reopenCheckMs) return this.fd;
+      this.checkedAt = now;
       let sameFile = false;
       try {
-        sameFile = statSync(this.currentPath).ino === fstatSync(this.fd).ino;
+        const onDisk = statSync(this.currentPath);
+        sameFile = onDisk.ino === fstatSync(this.fd).ino;
+        this.size = onDisk.size; // other processes append too
       } catch {}
       if (sameFile) return this.fd;
       this.close();
     }
     this.fd = openSync(this.currentPath, 'a', 0o640);
+    this.size = fstatSync(this.fd).size;
+    this.checkedAt = Date.now();
     return this.fd;
   }
 

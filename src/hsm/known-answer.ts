@@ -1,0 +1,43 @@
+// The power-on self-test's known answer: a fixed RSA-2048 test key (made for
+// this purpose only, never used for anything else), a message, and the
+// RSASSA-PKCS1-v1_5 SHA-256 signature it must give.
+export interface KnownAnswer {
+  privateKeyPem: string;
+  message: string;
+  signatureHex: string;
+}
+
+export const knownAnswer: KnownAnswer = {
+  privateKeyPem: `-----BEGIN PRIVATE KEY-----
+MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQC98Ta0ojE1BX8P
+wP2AX4Xr3WrHsR6D0faqTElFUcYWeLTQkhR1hmN7ndlW+Qk93Gxh8Qv3eytwvvWp
+dkfleicVpUbUEu0aJj8CdKLXZ07FKeDwHLEuFR68HotdvpnOLKQ/IT+MmXuNG0s6
+34VykGtsUM7r+4hubfftxjGgK83aC5IOBj1TYeVAAz58gNBNWBYq9k7M6cvRB4Ht
+CI2n5wdlnAHwcJmTDTV7fjhl2hpp4UUBDLjAUApYsvbxL9TEYvQBokm+W/UzzklH
+QCP0uZtXi8LOITntXCVTXoyCTNyUMYaX6+pRBR2uoSRVNquLK5bpwDTrRen/+JSM
+yV6il4+NAgMBAAECggEAA0jQwppcYfeUnSPf7lCYiv3S6x2RssNWcdbsXG2/0GMp
+c0LXZjna7ggKelHHmmF9oUrvA0pGs8YljtbcAuiUFPB8801Zer6HD+aO600exFOH
+T3ebi7mzRJr9m3Mgiztj4rCTPf3ocEX0zNGRJ+w940tZbKS2lPxDUYIAGS4wutC5
+QcbthYcpPaFwauu8hlVcCcQ3PsnBSscpNxtdvPy/D0OBQoYNESESAjmfpqQk6MRL
+ZM4dJhSM85hPqUBVaY5q6icxagA4DmRPUroWXJ1oOzx17YUXCU7UTH1XixA+pkdJ
+1LUu8RYU9bcG2WiIr9gn1o3NK0AOBVqjPku0OCWgEQKBgQDtsae0/ifwfFIjmIhs
+iDB5zCMbmjiQXe95uNHV+rr1layqYNrqE5r4guWO/fi4CXw+5ZYg9ZfqUSvdghsH
+HQvQUR62QZMC+4e7T95pSJeZuc0YFLq2tz7X5oP7K2aR0TJE3a/IKPSfOwD2OWfe
+4exO8bnBN7tAW3FHwPTqHWeGnQKBgQDMkhdre/u3etrxIX4w0GtaYSO69mCRdAIQ
+nVnvrRAMKZosPQE/3O/57OBMujXb7igbmgV8BNfbUr/McdmGPOyFi1RKpc/hMiZt
+p4vzx3ZbmsPE4F0ud0KbrwKoSiCx/gb4FdVttxwPlMeHTAHUw7aDum+rp/hjaKEk
+ttVMg2phsQKBgDnGpxcteBPShDy2xOJssCvK3PXGpN0imCUkMY0rpuou+Ytog43G
+OjMRzi7VuPEzDQpU0Asu50BDfsAW8e7mtopqTWbLxapB7ZowLcW1qXPqX9nsn/3t
+yM6973LL9+CV0vw+To3+todF1lQDXCYnEEOYKii3HULld0GTu3R0tUdZAoGATB3b
+qvmh6l5DEs+UhZM3LpTQV6OOwPA6SHZT3XM2cmAUZnt4eIu7mvHBb6slmSSfNc30
+VnXy3z+F8As4ldMbaoEyJuhVVgRz+f8KevVvm5wVVa7p3P0xAn527alPSwsrCqoN
+FNq6DS4do8DrOYBs68y1+lfwewSWWPPSn7qSHbECgYANpeRq2p2DD5VNPKJ42In7
+QrDYppXnacb1aIexSZ3qU+keWIlue6/db4M4pvOrWCod00dHXeK0JkckE/NMKAsU
+5OyKavWn2LYsOvFizBu1e2r2PcrO+UuzIypQT2KNlWVbbkSqILiqiFxvx7HAOuoW
+USUWMw7vRks+q85Aohf/cQ==
+-----END PRIVATE KEY-----
+`,
+  message: 'appliance power-on self-test known answer',
+  signatureHex:
+    '112afd48f95f16725bea2965bfbe4fc676e962d2a0464d31045b78915d05168a1cf35669f820eed1592e8e6dfaaf5f3fff257a6ebfab30b158e08c558135c29e6ce94519197377e4b0d86d3b856abf3ab96ab12e2acf9bf6e782306d6647c566360ea60c45ea318069a610cf9fc36a208870af4abdae83e49371348a1561e0bd5f84e9445df4d60794cd37ef1a20730735a2bd400652b83490d94ec04096a2dfc0cb3c57b7ef328c7aecd2747174a2adfc6946a09cc646d9f24a52071759d16356e62b662c63cbba33ea3673ccc0719be14fdde52c803bd77f64db96377b25f6fc1e5e9f89a8cc168a1f739bacd10cf96fc3c7d39d64732e92127a7a8b0def7b',
+};

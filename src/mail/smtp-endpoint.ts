@@ -1,0 +1,383 @@
+// One listener's SMTP service for one committed configuration: an smtp-server
+// instance with the listener's TLS context (key in the HSM) and our handlers.
+// A reload builds a new endpoint for new connections; sessions already open
+// keep the endpoint, and so the policy, they started with.
+import { constants as cryptoConstants } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { hostname as osHostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { ApplianceConfig, Listener } from '../os/config/schema.js';
+import type { Logger } from '../os/logging/logger.js';
+import type { LogSubscriptions } from '../os/logging/subscriptions.js';
+import type { CertificateFields } from './certificate-fields.js';
+import { type ClientCertificateVerdict, type RevocationPolicy, verifyClientCertificate } from './client-certificate.js';
+import { DistrustList } from './distrust.js';
+import { HostAccessTable, verifiedReverseName } from './host-access.js';
+import type { IdCounter } from './id-counter.js';
+import { type EffectivePolicy, resolvePolicy } from './mail-flow-policy.js';
+import type { SessionContext, SmtpAuthenticator } from './smtp-auth.js';
+import { replies, smtpError } from './smtp-replies.js';
+import { type ConnectionPolicyView, installSmtpServerPatches } from './smtp-server-patches.js';
+import type { Envelope, Spool } from './spool.js';
+import { trustedCaCertificates } from './trust-store.js';
+
+export interface HsmTlsMaterial {
+  cert: string;
+  privateKeyEngine: string;
+  privateKeyIdentifier: string;
+}
+
+export interface GatewayDependencies {
+  logs: Pick<LogSubscriptions, 'write'>;
+  logger: Logger;
+  spool: Spool;
+  icids: IdCounter;
+  mids: IdCounter;
+  /** The listener certificate's chain and HSM key reference; throws when the HSM or the label is unusable. */
+  tlsMaterial(label: string): Promise<HsmTlsMaterial>;
+  revocation(): RevocationPolicy;
+  /** SMTP session authentication (LDAP profiles); without it AUTH answers 454 and certificates log in nobody. */
+  authenticator?: SmtpAuthenticator;
+}
+
+export interface ConnectionState extends ConnectionPolicyView {
+  icid: number;
+  senderGroup: string;
+  policy: EffectivePolicy;
+  messages: number;
+  mid?: number;
+  certificate?: CertificateFields;
+  authenticatedAs?: { method: 'certificate' | 'smtp-auth'; identity: string; user: string };
+  /** The directory could not be asked: authentication is temporarily unavailable (454), never refused. */
+  authUnavailable?: string;
+}
+
+const sessions = new WeakMap<SMTPServerSession, ConnectionState>();
+installSmtpServerPatches((session) => sessions.get(session));
+
+const noRenegotiation = cryptoConstants.SSL_OP_NO_RENEGOTIATION ?? 0x40000000;
+
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+function isAccepted(domain: string, acceptedDomains: string[]): boolean {
+  return acceptedDomains.some((d) => (d.startsWith('.') ? domain.endsWith(d) : domain === d));
+}
+
+export class SmtpEndpoint {
+  private readonly server: SMTPServer;
+  private readonly hostAccess: HostAccessTable;
+  private readonly distrust: DistrustList;
+  private tlsProblem: string | undefined;
+  /** The listener's certificate profile, when it authenticates by client certificate. */
+  private readonly certificateProfile: string | undefined;
+  /** The LDAP profile AUTH goes through: the listener's own, or its certificate profile's fallback. */
+  private readonly passwordProfile: string | undefined;
+
+  private constructor(
+    readonly listener: Listener,
+    private readonly config: Pick<ApplianceConfig, 'certificates' | 'system' | 'smtpAuth'>,
+    private readonly deps: GatewayDependencies,
+    tls: HsmTlsMaterial | undefined,
+    tlsProblem: string | undefined,
+  ) {
+    this.hostAccess = new HostAccessTable(listener);
+    this.distrust = new DistrustList(config.certificates.distrusted);
+    this.tlsProblem = tlsProblem;
+    const profile = config.smtpAuth.profiles.find((p) => p.name === listener.smtpAuthProfile);
+    this.certificateProfile = profile?.type === 'certificate' ? profile.name : undefined;
+    this.passwordProfile = profile?.type === 'ldap' ? profile.name : profile?.allowSmtpAuthFallback ? profile.fallbackProfile : undefined;
+    const largestLimit = Math.max(...listener.policies.map((p) => resolvePolicy(listener, p.name).maxMessageBytes));
+    this.server = new SMTPServer({
+      name: listener.hostname,
+      size: largestLimit,
+      hideENHANCEDSTATUSCODES: false,
+      hideSTARTTLS: tls === undefined,
+      authOptional: true,
+      allowInsecureAuth: true, // per policy instead: see smtp-server-patches.ts
+      authMethods: ['PLAIN', 'LOGIN'],
+      disableReverseLookup: true,
+      logger: false,
+      socketTimeout: 5 * 60_000,
+      closeTimeout: 30_000,
+      ...(tls
+        ? { cert: tls.cert, key: null as unknown as string, privateKeyEngine: tls.privateKeyEngine, privateKeyIdentifier: tls.privateKeyIdentifier }
+        : { cert: null as unknown as string, key: null as unknown as string }),
+      ca: trustedCaCertificates(config.certificates),
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      secureOptions: noRenegotiation,
+      onConnect: (session, callback) => this.onConnect(session, callback),
+      onSecure: (socket, session, callback) => this.onSecure(socket as TLSSocket, session, callback),
+      onAuth: (auth, session, callback) =>
+        void this.onAuth(auth.username ?? '', auth.password ?? '', session).then(
+          (user) => callback(null, { user }),
+          (err: Error) => callback(err),
+        ),
+      onMailFrom: (address, session, callback) => callback(this.onMailFrom(address, session) ?? undefined),
+      onRcptTo: (address, session, callback) => callback(this.onRcptTo(address, session) ?? undefined),
+      onData: (stream, session, callback) => void this.onData(stream, session).then((message) => callback(null, message), callback),
+      onClose: (session) => this.onClose(session),
+    } as ConstructorParameters<typeof SMTPServer>[0]);
+    this.server.on('error', (err) => deps.logger.warn({ err, listener: listener.name }, 'SMTP connection error'));
+  }
+
+  /** Builds the endpoint; a listener whose certificate cannot be used still serves mail without TLS and says so. */
+  static async create(listener: Listener, config: Pick<ApplianceConfig, 'certificates' | 'system' | 'smtpAuth'>, deps: GatewayDependencies): Promise<SmtpEndpoint> {
+    let tls: HsmTlsMaterial | undefined;
+    let problem: string | undefined = listener.certificate ? undefined : 'the listener has no certificate';
+    if (listener.certificate) {
+      try {
+        tls = await deps.tlsMaterial(listener.certificate);
+      } catch (err) {
+        problem = `certificate "${listener.certificate}" cannot be used: ${(err as Error).message}`;
+      }
+    }
+    try {
+      return new SmtpEndpoint(listener, config, deps, tls, problem);
+    } catch (err) {
+      if (!tls) throw err;
+      // The engine could not load the key (HSM gone, wrong PIN): serve without TLS; STARTTLS answers 454.
+      return new SmtpEndpoint(listener, config, deps, undefined, `the HSM key of "${listener.certificate}" cannot be loaded: ${(err as Error).message}`);
+    }
+  }
+
+  get tlsStatus(): string {
+    return this.tlsProblem ? `TLS unavailable: ${this.tlsProblem}` : 'TLS ready';
+  }
+
+  /** Takes over an accepted TCP connection. */
+  async accept(socket: Socket): Promise<void> {
+    const icid = this.deps.icids.take();
+    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const log = (line: string) => this.deps.logs.write('mail', 'info', line);
+    const reverseName = this.listener.verifyReverseDns && this.hostAccess.matchesByName ? await verifiedReverseName(ip) : undefined;
+    log(
+      `New SMTP ICID ${icid} interface ${this.listener.name} (${this.listener.address}:${this.listener.port}) address ${ip} reverse dns host ${reverseName ?? 'unknown'} verified ${reverseName ? 'yes' : 'no'}`,
+    );
+    const match = this.hostAccess.match(ip, reverseName);
+    const senderGroup = match?.group ?? 'none';
+    const policy = resolvePolicy(this.listener, match?.policy ?? this.listener.defaultPolicy);
+    log(`ICID ${icid} ${policy.connection.toUpperCase()} SG ${senderGroup} policy ${policy.name}`);
+    if (policy.connection === 'tcp-refuse') {
+      socket.destroy();
+      log(`ICID ${icid} close`);
+      return;
+    }
+    const state: ConnectionState = { icid, senderGroup, policy, messages: 0, tls: policy.tls, requireTlsForSmtpAuth: policy.requireTlsForSmtpAuth, tlsAvailable: !this.tlsProblem };
+    this.pending.set(String(icid), state);
+    this.server.connect(socket, { id: String(icid) } as unknown as Parameters<SMTPServer['connect']>[1]);
+  }
+
+  /**
+   * Retires the endpoint after a reload: its open sessions carry on under the
+   * policy they started with, and it closes once they have ended (or after
+   * `maxDrainMs`, when smtp-server's own close asks the rest to leave).
+   */
+  async retire(maxDrainMs = 15 * 60_000): Promise<void> {
+    const deadline = Date.now() + maxDrainMs;
+    while (this.openSessions > 0 && Date.now() < deadline) await sleep(1000, undefined, { ref: false });
+    await this.close();
+  }
+
+  /** Closes the endpoint: smtp-server refuses further commands and gives open sessions `closeTimeout` to finish. */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  get openSessions(): number {
+    return (this.server as unknown as { connections: Set<unknown> }).connections.size;
+  }
+
+  private readonly pending = new Map<string, ConnectionState>();
+
+  private state(session: SMTPServerSession): ConnectionState {
+    const state = sessions.get(session);
+    if (!state) throw new Error('session without connection state');
+    return state;
+  }
+
+  private onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const state = this.pending.get(session.id);
+    this.pending.delete(session.id);
+    if (!state) {
+      callback(replies.accessDenied());
+      return;
+    }
+    sessions.set(session, state);
+    const disabled: string[] = [];
+    if (state.policy.tls === 'off') disabled.push('STARTTLS');
+    if (state.policy.smtpAuth === 'off' || !this.passwordProfile) disabled.push('AUTH');
+    (session as SMTPServerSession & { disabledCommands?: string[] }).disabledCommands = disabled;
+    if (state.policy.connection === 'reject') {
+      this.deps.logs.write('mail', 'info', `ICID ${state.icid} REJECT: 554 access denied`);
+      callback(replies.accessDenied());
+      return;
+    }
+    callback();
+  }
+
+  private context(state: ConnectionState, session: SMTPServerSession): SessionContext {
+    return { icid: state.icid, clientIp: session.remoteAddress, listener: this.listener.name };
+  }
+
+  private onSecure(socket: TLSSocket, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const state = this.state(session);
+    const log = (line: string) => this.deps.logs.write('mail', 'info', `ICID ${state.icid} ${line}`);
+    log(`TLS success protocol ${socket.getProtocol() ?? 'unknown'} cipher ${socket.getCipher()?.name ?? 'unknown'}`);
+    // A certificate is checked where the policy says so, and wherever it would log a user in.
+    const enforce = state.policy.verifyClientCertificate;
+    if (!enforce && !this.certificateProfile) {
+      callback();
+      return;
+    }
+    let verdict: ClientCertificateVerdict;
+    try {
+      verdict = verifyClientCertificate(socket, this.distrust, this.deps.revocation());
+    } catch (err) {
+      this.deps.logger.error({ err, icid: state.icid }, 'client certificate check failed');
+      verdict = { status: 'invalid', reason: 'the certificate could not be checked' };
+    }
+    if (verdict.status === 'none') {
+      log('client certificate none');
+      callback(enforce && state.policy.tls === 'required' ? replies.certificateRequired() : undefined);
+      return;
+    }
+    if (verdict.status === 'invalid') {
+      log(`client certificate subject "${verdict.subject ?? 'unknown'}" verdict rejected: ${verdict.reason}`);
+      callback(enforce ? replies.certificateRejected(verdict.reason) : undefined);
+      return;
+    }
+    state.certificate = verdict.fields;
+    log(
+      `client certificate subject "${verdict.fields.subject}" issuer "${verdict.fields.issuer}" serial ${verdict.fields.sn} verdict valid${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`,
+    );
+    if (!this.certificateProfile || !this.deps.authenticator) {
+      callback();
+      return;
+    }
+    this.deps.authenticator.certificateLogin(this.certificateProfile, verdict.fields, this.context(state, session)).then(
+      (result) => {
+        if (result.status === 'authenticated') {
+          session.user = result.user;
+          state.authenticatedAs = { method: 'certificate', identity: verdict.fields.subject, user: result.user };
+          log(`certificate login user ${result.user}`);
+        } else if (result.status === 'temporary-failure') {
+          state.authUnavailable = result.reason;
+          log(`certificate login unavailable: ${result.reason}`);
+        } else {
+          log(`certificate login failed: ${result.reason}${this.passwordProfile ? '; SMTP AUTH allowed as a fallback' : ''}`);
+        }
+        callback();
+      },
+      (err: Error) => {
+        state.authUnavailable = err.message;
+        this.deps.logger.error({ err, icid: state.icid }, 'certificate login failed');
+        callback();
+      },
+    );
+  }
+
+  private async onAuth(username: string, password: string, session: SMTPServerSession): Promise<string> {
+    const state = this.state(session);
+    if (!this.passwordProfile || !this.deps.authenticator) throw replies.authUnavailable();
+    const result = await this.deps.authenticator.passwordLogin(this.passwordProfile, username, password, this.context(state, session));
+    switch (result.status) {
+      case 'authenticated':
+        state.authenticatedAs = { method: 'smtp-auth', identity: result.user, user: result.user };
+        return result.user;
+      case 'invalid-credentials':
+        throw replies.invalidCredentials();
+      case 'not-allowed':
+        throw result.reply ? smtpError(result.reply.code, '5.7.1', result.reply.text) : replies.invalidCredentials();
+      case 'temporary-failure':
+        throw replies.authUnavailable();
+    }
+  }
+
+  private isAuthenticated(session: SMTPServerSession): boolean {
+    return Boolean(session.user);
+  }
+
+  private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Error | undefined {
+    const state = this.state(session);
+    const { policy } = state;
+    if (state.messages >= policy.maxMessagesPerConnection) return replies.tooManyMessages(policy.maxMessagesPerConnection);
+    if (policy.smtpAuth === 'required' && !this.isAuthenticated(session)) return state.authUnavailable ? replies.authUnavailable() : replies.authRequired();
+    const declared = Number(address.args ? (address.args.SIZE ?? 0) : 0);
+    if (declared > policy.maxMessageBytes) {
+      this.deps.logs.write('mail', 'info', `ICID ${state.icid} MAIL FROM <${address.address}> refused: declared SIZE ${declared} exceeds ${policy.maxMessageBytes}`);
+      return replies.messageTooBig(policy.maxMessageBytes);
+    }
+    state.mid = this.deps.mids.take();
+    this.deps.logs.write('mail', 'info', `Start MID ${state.mid} ICID ${state.icid}`);
+    this.deps.logs.write('mail', 'info', `MID ${state.mid} ICID ${state.icid} From: <${address.address}>`);
+    return undefined;
+  }
+
+  private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): Error | undefined {
+    const state = this.state(session);
+    const { policy } = state;
+    const rid = session.envelope.rcptTo.length;
+    if (rid >= policy.maxRecipientsPerMessage) return replies.tooManyRecipients(policy.maxRecipientsPerMessage);
+    const relayAllowed = policy.connection === 'relay' || (policy.smtpAuth !== 'off' && this.isAuthenticated(session));
+    if (!relayAllowed && !isAccepted(domainOf(address.address), this.listener.acceptedDomains)) {
+      this.deps.logs.write('mail', 'info', `MID ${state.mid} ICID ${state.icid} RID ${rid} To: <${address.address}> Rejected by policy ${policy.name}: relaying denied`);
+      return policy.smtpAuth !== 'off' && !this.isAuthenticated(session) ? replies.authRequired() : replies.relayDenied();
+    }
+    this.deps.logs.write('mail', 'info', `MID ${state.mid} ICID ${state.icid} RID ${rid} To: <${address.address}>`);
+    return undefined;
+  }
+
+  private receivedHeader(session: SMTPServerSession, mid: number): string {
+    const by = this.listener.receivedHeaderHostname === 'listener' ? this.listener.hostname : this.config.system.hostname || osHostname();
+    const protocol = `ESMTP${session.secure ? 'S' : ''}${session.user ? 'A' : ''}`;
+    const tls = session.secure && session.tlsOptions ? ` (${session.tlsOptions.standardName ?? session.tlsOptions.name})` : '';
+    return `Received: from ${session.hostNameAppearsAs || 'unknown'} ([${session.remoteAddress}])\r\n\tby ${by} with ${protocol}${tls} id ${mid};\r\n\t${new Date().toUTCString()}\r\n`;
+  }
+
+  private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const state = this.state(session);
+    const mid = state.mid ?? this.deps.mids.take();
+    const envelope: Envelope = {
+      mid,
+      icid: state.icid,
+      listener: this.listener.name,
+      mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+      rcptTo: session.envelope.rcptTo.map((r) => r.address),
+      clientAddress: session.remoteAddress,
+      ...(state.authenticatedAs ? { authenticatedAs: { method: state.authenticatedAs.method, identity: state.authenticatedAs.identity } } : {}),
+      receivedAt: new Date().toISOString(),
+    };
+    let result: Awaited<ReturnType<Spool['accept']>>;
+    try {
+      result = await this.deps.spool.accept(this.receivedHeader(session, mid), stream, envelope, state.policy.maxMessageBytes);
+    } catch (err) {
+      this.deps.logger.error({ err, mid }, 'spool write failed');
+      this.deps.logs.write('mail', 'warning', `MID ${mid} ICID ${state.icid} not accepted: spool write failed (${(err as Error).message})`);
+      throw replies.spoolFailure();
+    }
+    if (!result.accepted) {
+      this.deps.logs.write('mail', 'info', `MID ${mid} ICID ${state.icid} rejected: message size ${result.bytes} bytes exceeds the limit of ${state.policy.maxMessageBytes}`);
+      throw replies.messageTooBig(state.policy.maxMessageBytes);
+    }
+    state.messages++;
+    state.mid = undefined;
+    this.deps.authenticator?.recordMessage({
+      session: this.context(state, session),
+      sender: envelope.mailFrom,
+      ...(state.authenticatedAs ? { authenticatedUser: state.authenticatedAs.user } : {}),
+    });
+    this.deps.logs.write('mail', 'info', `MID ${mid} ICID ${state.icid} ready ${result.bytes} bytes from <${envelope.mailFrom}>`);
+    return `2.0.0 Ok: queued as ${mid}`;
+  }
+
+  private onClose(session: SMTPServerSession): void {
+    const state = sessions.get(session);
+    if (state) this.deps.logs.write('mail', 'info', `ICID ${state.icid} close`);
+  }
+}
