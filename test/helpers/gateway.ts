@@ -71,7 +71,7 @@ export function listenerConfig(port: number, overrides: Partial<Omit<Listener, '
 
 export async function startGateway(t: Test, fixture: GatewayFixture, configInput: Partial<ApplianceConfigInput>, revocation?: RevocationPolicy) {
   const { token, hsm } = fixture;
-  const config: ApplianceConfig = parseConfig({ system: { hostname: 'mail.example.com' }, ...token.runtime.config, ...configInput });
+  const config: ApplianceConfig = parseConfig({ ...token.runtime.config, system: { ...token.runtime.config.system, hostname: 'mail.example.com' }, ...configInput });
   const spool = new Spool(join(token.root, 'spool'));
   const gateway = new Gateway({
     logs: token.runtime.logs,

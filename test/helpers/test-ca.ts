@@ -137,7 +137,23 @@ export class TestCa {
       const csr = join(this.dir, 'ca.csr');
       openssl(['req', '-config', this.config, '-new', ...newKeyArgs(this.keyType), '-nodes', '-keyout', this.keyPath, '-out', csr, '-subj', subject]);
       const parent = options.parent;
-      openssl(['ca', '-batch', '-config', parent.config, '-in', csr, '-out', this.certPath, '-days', String(options.days ?? 365), '-notext', '-extfile', this.config, '-extensions', 'v3_ca']);
+      openssl([
+        'ca',
+        '-batch',
+        '-config',
+        parent.config,
+        '-in',
+        csr,
+        '-out',
+        this.certPath,
+        '-days',
+        String(options.days ?? 365),
+        '-notext',
+        '-extfile',
+        this.config,
+        '-extensions',
+        'v3_ca',
+      ]);
       this.pem = readFileSync(this.certPath, 'utf8');
       this.chainPem = `${this.pem}${parent.chainPem}`;
       const certificate = new X509Certificate(this.pem);
@@ -318,8 +334,13 @@ default_crl_days = 7
 policy = policy_any
 copy_extensions = none
 crl_extensions = crl_ext
+preserve = yes
 [policy_any]
+countryName = optional
+organizationName = optional
+organizationalUnitName = optional
 commonName = supplied
+emailAddress = optional
 [crl_ext]
 authorityKeyIdentifier = keyid:always
 [req]

@@ -2,7 +2,7 @@
 // requirements, size and count limits, connection behaviours, the mail log,
 // and a commit that changes a policy while a session is open.
 import { readdirSync } from 'node:fs';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, startGateway, swaks } from '../helpers/gateway.js';
 
 const fixture = await gatewayFixture(t);
@@ -16,7 +16,7 @@ const defaults = {
 };
 
 async function gatewayWith(
-  t: Parameters<Parameters<typeof t.test>[1]>[0],
+  t: Test,
   policies: { name: string; [k: string]: unknown }[],
   hat: { name: string; entries: string[]; policy: string }[] = [],
 ) {

@@ -1,7 +1,7 @@
 // STARTTLS with the listener key in SoftHSM2, client-certificate verification,
 // and the TLS rules of mail flow policies, against swaks, openssl s_client and
 // raw sockets.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, run, startGateway, swaks } from '../helpers/gateway.js';
 
 const fixture = await gatewayFixture(t);
@@ -15,7 +15,7 @@ const serverOnly = clientCa.issue({
 });
 const trustStore = [clientCa.trustStoreEntry('client-root'), diginotar.trustStoreEntry('diginotar-root')];
 
-async function verifyingGateway(t: Tap.Test, tls: 'preferred' | 'required') {
+async function verifyingGateway(t: Test, tls: 'preferred' | 'required') {
   const port = await freePort();
   const started = await startGateway(t, fixture, {
     certificates: { trustStore, distrusted: [] },
@@ -35,9 +35,6 @@ async function verifyingGateway(t: Tap.Test, tls: 'preferred' | 'required') {
     }),
   });
   return { port, ...started };
-}
-namespace Tap {
-  export type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 }
 
 t.test('TLS Preferred + Verify Client Certificate', async (t) => {

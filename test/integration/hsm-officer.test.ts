@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import tap from 'tap';
+import tap, { type Test } from 'tap';
 
 const t = tap;
 
@@ -55,7 +55,7 @@ t.test('a correct Officer password logs in and resets the failure count; a wrong
   t.notOk(existsSync(token.files.rebootRequest));
 });
 
-async function tokenWithKey(t: Parameters<Parameters<typeof tap.test>[1]>[0]) {
+async function tokenWithKey(t: Test) {
   const token = await initialisedToken(t);
   const made = pkcs11Tool(token, ['--login', '--pin', token.userPin, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'victim', '--id', '01']);
   t.ok(made.ok, made.ok ? 'a key is on the token' : made.output);
@@ -63,7 +63,7 @@ async function tokenWithKey(t: Parameters<Parameters<typeof tap.test>[1]>[0]) {
   return token;
 }
 
-function assertZeroized(t: Parameters<Parameters<typeof tap.test>[1]>[0], token: Awaited<ReturnType<typeof tokenWithKey>>, reason = /3 consecutive failed FIPS Officer logins/) {
+function assertZeroized(t: Test, token: Awaited<ReturnType<typeof tokenWithKey>>, reason = /3 consecutive failed FIPS Officer logins/) {
   t.match(pkcs11Tool(token, ['-L']).output, /token state:\s+uninitialized/, 'the token is blank again');
   const listing = pkcs11Tool(token, ['--list-objects']).output;
   t.notMatch(listing, /Object;/, 'pkcs11-tool lists no objects');

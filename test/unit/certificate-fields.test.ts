@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parseCertificate } from '../../src/mail/certificate-fields.js';
 import { tempState } from '../helpers/state.js';
 
-function certificate(t: Parameters<Parameters<typeof t.test>[1]>[0], subject: string, extensions: string[]): X509Certificate {
+function certificate(t: Test, subject: string, extensions: string[]): X509Certificate {
   const dir = tempState(t);
   execFileSync(
     'openssl',

@@ -2,12 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { compiled, tempState } from '../helpers/state.js';
 
 // A stand-in for systemd's notification socket: a real AF_UNIX datagram socket
 // (Node has none, so python3 holds it) printing each message it receives.
-function notifySocket(t: Parameters<Parameters<typeof t.test>[1]>[0], path: string) {
+function notifySocket(t: Test, path: string) {
   const receiver = spawn('python3', [
     '-u',
     '-c',
