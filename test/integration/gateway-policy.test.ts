@@ -15,11 +15,7 @@ const defaults = {
   smtpAuth: 'off' as const,
 };
 
-async function gatewayWith(
-  t: Test,
-  policies: { name: string; [k: string]: unknown }[],
-  hat: { name: string; entries: string[]; policy: string }[] = [],
-) {
+async function gatewayWith(t: Test, policies: { name: string; [k: string]: unknown }[], hat: { name: string; entries: string[]; policy: string }[] = []) {
   const port = await freePort();
   const started = await startGateway(t, fixture, {
     listeners: listenerConfig(port, { policies: policies as never, hostAccessTable: hat }),
