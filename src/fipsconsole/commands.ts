@@ -4,19 +4,35 @@
 // the user: the console is the only thing an administrator's login reaches.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { HsmError } from '../hsm/module.js';
 import { writeFileDurably } from '../os/atomic-file.js';
 import { type Candidate, configDiff, NothingToCommitError } from '../os/config/candidate.js';
-import { CommitConflictError } from '../os/config/store.js';
+import { ConfigReferenceError } from '../os/config/references.js';
+import { CommitConflictError, type RevisionMeta } from '../os/config/store.js';
 import { ConfigError } from '../os/config/validate.js';
 import { ConfigFileError, configFromXml, configToXml } from '../os/config/xml.js';
 import type { Runtime } from '../os/runtime.js';
-import { signalServicesToReload } from '../os/service.js';
+import { UsageError } from './errors.js';
+
+export { UsageError };
+
+export interface ConsoleSession {
+  user: string;
+  /** The client IP over SSH, or the tty. */
+  origin: string;
+  fipsMode: boolean;
+}
 
 export interface ConsoleContext {
   runtime: Runtime;
   candidate: Candidate;
+  session: ConsoleSession;
   print(text: string): void;
   ask(question: string, defaultValue?: string): Promise<string>;
+  /** Asks without echo; the answer is never logged. */
+  askSecret(question: string): Promise<string>;
+  /** Commits the candidate (source fips-auto in FIPS management mode) and tells the services to reload. */
+  commit(comment: string, confirmMinutes?: number): Promise<RevisionMeta>;
   /** Folder that saveconfig writes to and loadconfig reads from when given a bare name. */
   configFilesDir: string;
   version: string;
@@ -28,11 +44,9 @@ export interface Command {
   run(args: string[], ctx: ConsoleContext): Promise<void> | void;
 }
 
-export class UsageError extends Error {}
-
 /** Errors a user can act on are printed as they are; anything else is a bug and is logged. */
 export function isUserError(err: unknown): boolean {
-  return [UsageError, ConfigError, ConfigFileError, CommitConflictError, NothingToCommitError, RangeError].some((type) => err instanceof type);
+  return [UsageError, ConfigError, ConfigFileError, CommitConflictError, NothingToCommitError, RangeError, ConfigReferenceError, HsmError].some((type) => err instanceof type);
 }
 
 function parsePositiveInt(value: string | undefined, what: string): number {
@@ -59,32 +73,12 @@ async function commit(args: string[], ctx: ConsoleContext): Promise<void> {
     return;
   }
   const comment = args.length > 0 ? args.join(' ') : await ctx.ask('Comment for this commit', '');
-  const meta = await ctx.candidate.commit(comment, confirmMinutes);
-  const told = signalServicesToReload(ctx.runtime.paths.run);
-  ctx.print(`Committed revision ${meta.revision}.${told.length ? ` Reloading: ${told.join(', ')}.` : ''}`);
+  const meta = await ctx.commit(comment, confirmMinutes);
+  ctx.print(`Committed revision ${meta.revision}.`);
   if (confirmMinutes !== undefined) ctx.print(`Run "commit" again within ${confirmMinutes} minute(s) to keep it, or it is reverted.`);
 }
 
-export const commands: Record<string, Command> = {
-  help: {
-    summary: 'list the commands, or show how to use one',
-    usage: 'help [COMMAND]',
-    run(args, ctx) {
-      const name = args[0];
-      if (name) {
-        const command = commands[name];
-        if (!command) throw new UsageError(`no command "${name}"; type "help" for the list`);
-        ctx.print(`${name}: ${command.summary}\nusage: ${command.usage}`);
-        return;
-      }
-      const width = Math.max(...Object.keys(commands).map((n) => n.length));
-      ctx.print(
-        Object.entries(commands)
-          .map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`)
-          .join('\n'),
-      );
-    },
-  },
+export const baseCommands: Record<string, Command> = {
   status: {
     summary: 'the running revision, pending changes and pending confirmations',
     usage: 'status',

@@ -1,58 +1,94 @@
 // The appliance console: the login shell of administrators on the serial port
 // and over SSH, and the terminal of `scripts/start`.
 //   console                 interactive, with a prompt showing host and pending changes
-//   console COMMAND ARGS…   one command, for scripts and `ssh admin@host 'status'`
+//   console COMMAND ARGS…   one command line (also from SSH_ORIGINAL_COMMAND under
+//                           sshd's ForceCommand); ";" separates commands
 import { readFileSync } from 'node:fs';
-import { createInterface, type Interface } from 'node:readline/promises';
 import { Candidate } from '../os/config/candidate.js';
+import { logLogin } from '../os/logging/subscriptions.js';
 import { openRuntime } from '../os/runtime.js';
-import { type Command, type ConsoleContext, commands, isUserError, UsageError } from './commands.js';
+import { signalServicesToReload } from '../os/service.js';
+import { type ConsoleContext, isUserError, UsageError } from './commands.js';
+import { closeCryptoUser, SessionMustClose } from './fips-mode.js';
+import { InputClosed, LineInput } from './line-input.js';
+import { commands } from './registry.js';
 import { identifyConsoleUser } from './session.js';
 import { splitCommandLine, splitSequence } from './words.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const maxLineLength = 4096;
 
+/** Drops control characters and escape sequences a terminal could act on (tab stays a separator). */
+function withoutControlCharacters(line: string): string {
+  return [...line].filter((c) => c === '\t' || (c >= ' ' && c !== '\u007f')).join('');
+}
+
+/** Exit codes: 0 done, 1 a command failed, 3 the session was closed by the HSM wipe. */
 async function main(argv: string[]): Promise<number> {
   const identity = identifyConsoleUser();
   const runtime = await openRuntime('console');
   const candidate = new Candidate(runtime.store, identity);
-  const where = 'clientIp' in identity.origin ? identity.origin.clientIp : identity.origin.tty;
-  let rl: Interface | undefined;
+  const origin = 'clientIp' in identity.origin ? identity.origin.clientIp : identity.origin.tty;
+  const via = identity.source === 'ssh' ? 'ssh' : identity.source === 'serial' ? 'serial console' : 'local console';
+  const oneShot = argv.length > 0 ? argv : process.env.SSH_ORIGINAL_COMMAND ? [process.env.SSH_ORIGINAL_COMMAND] : [];
+  const names = [...Object.keys(commands), 'exit', 'quit'];
+  let input: LineInput | undefined;
+  const lines = () => {
+    input ??= new LineInput(oneShot.length ? undefined : (line: string): [string[], string] => [names.filter((n) => n.startsWith(line.trim())), line.trim()]);
+    return input;
+  };
   const ctx: ConsoleContext = {
     runtime,
     candidate,
+    session: { user: identity.user, origin, fipsMode: false },
     configFilesDir: `${runtime.paths.root}/configuration`,
     version,
     print: (text) => process.stdout.write(`${text}\n`),
     async ask(prompt, defaultValue) {
-      if (!rl) {
-        if (defaultValue !== undefined) return defaultValue;
-        throw new UsageError(`${prompt} is missing; give it on the command line`);
-      }
-      const answer = (await rl.question(`${prompt}${defaultValue ? ` [${defaultValue}]` : ''}> `)).trim();
+      if (oneShot.length && process.stdin.isTTY !== false && defaultValue !== undefined) return defaultValue;
+      const answer = (await lines().question(`${prompt}${defaultValue ? ` [${defaultValue}]` : ''}> `)).trim();
       return answer || defaultValue || '';
+    },
+    askSecret: (prompt) => lines().question(`${prompt}: `, { secret: true }),
+    async commit(comment, confirmMinutes) {
+      const meta = await candidate.commit(comment, confirmMinutes, ctx.session.fipsMode ? 'fips-auto' : undefined);
+      const told = signalServicesToReload(runtime.paths.run);
+      if (told.length) ctx.print(`Reloading: ${told.join(', ')}.`);
+      return meta;
     },
   };
 
+  /** Runs one command; returns false if it failed. SessionMustClose propagates. */
   const execute = async (words: string[]): Promise<boolean> => {
     const [name, ...args] = words;
     if (!name) return true;
-    runtime.logs.write('cli-audit', 'info', `User ${identity.user} (${identity.source} ${where}) ran: ${name}${args.length ? ` ${args.join(' ')}` : ''}`);
-    const command: Command | undefined = commands[name];
+    runtime.logs.write('cli-audit', 'info', `User ${identity.user} (${identity.source} ${origin}) ran: ${[name, ...args].join(' ').slice(0, 500)}`);
+    const command = commands[name];
     try {
       if (!command) throw new UsageError(`unknown command "${name}"; type "help" for the list`);
       await command.run(args, ctx);
+      if (ctx.session.fipsMode && candidate.pending) {
+        const meta = await ctx.commit(`FIPS management mode: ${name} ${args.join(' ')}`.trim().slice(0, 200));
+        ctx.print(`Committed as revision ${meta.revision} (FIPS management mode commits every change).`);
+      }
       return true;
     } catch (err) {
+      if (err instanceof SessionMustClose || err instanceof InputClosed) throw err;
       if (!isUserError(err)) runtime.logger.error({ err, command: name }, 'console command failed');
       process.stdout.write(`${isUserError(err) ? '' : 'Internal error: '}${(err as Error).message}\n`);
       return false;
     }
   };
 
-  // One command line from the arguments or from ssh (SSH_ORIGINAL_COMMAND under ForceCommand);
-  // commands separated by ";" run in order in one session, stopping at the first error.
-  const oneShot = argv.length > 0 ? argv : process.env.SSH_ORIGINAL_COMMAND ? [process.env.SSH_ORIGINAL_COMMAND] : [];
+  const finish = (code: number) => {
+    logLogin(runtime.logs, { user: identity.user, via, origin: identity.origin, success: true, event: 'logout' });
+    closeCryptoUser();
+    input?.close();
+    runtime.close();
+    return code;
+  };
+
+  logLogin(runtime.logs, { user: identity.user, via, origin: identity.origin, success: true });
   if (oneShot.length > 0) {
     let ok = true;
     try {
@@ -63,63 +99,59 @@ async function main(argv: string[]): Promise<number> {
       }
     } catch (err) {
       process.stdout.write(`${(err as Error).message}\n`);
+      if (err instanceof SessionMustClose) return finish(3);
       ok = false;
     }
     if (candidate.pending) process.stdout.write('Warning: the changes were not committed and are discarded; end the command line with "; commit".\n');
-    runtime.close();
-    return ok ? 0 : 1;
+    return finish(ok ? 0 : 1);
   }
 
-  const names = [...Object.keys(commands), 'exit', 'quit'];
-  rl = createInterface({
-    input: process.stdin,
-    output: process.stdout,
-    completer: (line: string): [string[], string] => [names.filter((n) => n.startsWith(line.trim())), line.trim()],
-  });
-  const closed = new Promise<never>((_, reject) => rl?.once('close', () => reject(new Error('input closed'))));
-  closed.catch(() => {});
-  const question = (text: string) => Promise.race([rl!.question(text), closed]);
-  process.on('SIGTSTP', () => {}); // no job control: nothing to suspend to
-  rl.on('SIGINT', () => {
-    process.stdout.write(`\n${candidate.pending ? 'Uncommitted changes discarded. ' : ''}Session closed.\n`);
-    rl?.close();
-  });
   const idleMs = runtime.config.system.cliIdleTimeoutMinutes * 60_000;
   let idle: NodeJS.Timeout | undefined;
+  process.on('SIGTSTP', () => {}); // no job control: nothing to suspend to
+  lines().onInterrupt(() => {
+    process.stdout.write(`\n${candidate.pending ? 'Uncommitted changes discarded. ' : ''}Session closed.\n`);
+    input?.close();
+  });
   process.stdout.write(`${runtime.config.system.hostname}: appliance console. Type "help" for commands.\n`);
-  for (;;) {
-    clearTimeout(idle);
-    idle = setTimeout(() => {
-      process.stdout.write('\nIdle timeout: closing the session; uncommitted changes are discarded.\n');
-      rl?.close();
-    }, idleMs);
-    const prompt = `${runtime.store.committed().config.system.hostname}${candidate.pending ? ' (pending changes)' : ''}> `;
-    let line: string;
-    try {
-      line = await question(prompt);
-    } catch {
-      break; // input closed: end of file, hang-up or idle timeout
-    }
-    let words: string[];
-    try {
-      words = splitCommandLine(line);
-    } catch (err) {
-      process.stdout.write(`${(err as Error).message}\n`);
-      continue;
-    }
-    if (words[0] === 'exit' || words[0] === 'quit') {
-      if (candidate.pending) {
-        const answer = (await question('You have uncommitted changes. Discard them and exit? [N]> ').catch(() => 'yes')).trim().toLowerCase();
-        if (answer !== 'y' && answer !== 'yes') continue;
+  try {
+    for (;;) {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        process.stdout.write('\nIdle timeout: closing the session; uncommitted changes are discarded.\n');
+        input?.close();
+      }, idleMs);
+      const mode = `${candidate.pending ? ' (pending changes)' : ''}${ctx.session.fipsMode ? ' (fips)' : ''}`;
+      const line = await lines().question(`${runtime.store.committed().config.system.hostname}${mode}> `);
+      if (line.length > maxLineLength) {
+        ctx.print(`The line is longer than ${maxLineLength} characters and was ignored.`);
+        continue;
       }
-      break;
+      let words: string[];
+      try {
+        words = splitCommandLine(withoutControlCharacters(line));
+      } catch (err) {
+        ctx.print((err as Error).message);
+        continue;
+      }
+      if (words[0] === 'exit' || words[0] === 'quit') {
+        if (candidate.pending) {
+          const answer = (await lines().question('You have uncommitted changes. Discard them and exit? [N]> ')).trim().toLowerCase();
+          if (answer !== 'y' && answer !== 'yes') continue;
+        }
+        break;
+      }
+      for (const sequence of splitSequence(words)) if (!(await execute(sequence))) break;
     }
-    await execute(words);
+  } catch (err) {
+    if (err instanceof SessionMustClose) {
+      clearTimeout(idle);
+      return finish(3);
+    }
+    if (!(err instanceof InputClosed)) throw err;
   }
   clearTimeout(idle);
-  rl.close();
-  runtime.close();
-  return 0;
+  return finish(0);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -2,7 +2,7 @@
 // `commit`; `clear` throws them away; `rollback N` loads revision N into it.
 import { isDeepStrictEqual } from 'node:util';
 import { createTwoFilesPatch } from 'diff';
-import type { ApplianceConfig } from './schema.js';
+import type { ApplianceConfig, CommitSource } from './schema.js';
 import type { CommitAuthor, ConfigStore, RevisionMeta } from './store.js';
 
 export function configDiff(from: ApplianceConfig, to: ApplianceConfig, fromName: string, toName: string): string {
@@ -63,7 +63,7 @@ export class Candidate {
    * Commits the candidate. With nothing pending, a plain commit confirms a pending
    * `commit confirmed` (as any later commit does) and otherwise says so.
    */
-  async commit(comment = '', confirmMinutes?: number): Promise<RevisionMeta> {
+  async commit(comment = '', confirmMinutes?: number, source?: CommitSource): Promise<RevisionMeta> {
     if (!this.pending) {
       const confirmed = await this.store.confirm();
       if (confirmed === undefined) throw new NothingToCommitError('there are no changes to commit');
@@ -71,6 +71,7 @@ export class Candidate {
     }
     const meta = await this.store.commit(this.config, {
       ...this.author,
+      ...(source ? { source } : {}),
       comment,
       baseRevision: this.baseRevision,
       ...(confirmMinutes === undefined ? {} : { confirmMinutes }),

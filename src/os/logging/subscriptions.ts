@@ -62,8 +62,15 @@ export class LogSubscriptions {
 /** Where a login came from: the client IP over the network, or the tty on the serial console (seed 73455). */
 export type LoginOrigin = { clientIp: string } | { tty: string };
 
-export function logLogin(logs: LogSubscriptions, login: { user: string; via: string; origin: LoginOrigin; success: boolean; reason?: string }): void {
+export function logLogin(
+  logs: Pick<LogSubscriptions, 'write'>,
+  login: { user: string; via: string; origin: LoginOrigin; success: boolean; reason?: string | undefined; event?: 'login' | 'logout' },
+): void {
   const from = 'clientIp' in login.origin ? `from ${login.origin.clientIp}` : `on ${login.origin.tty}`;
+  if (login.event === 'logout') {
+    logs.write('authentication', 'info', `User ${login.user} logout ${from} via ${login.via}`);
+    return;
+  }
   const outcome = login.success ? 'succeeded' : `failed${login.reason ? `: ${login.reason}` : ''}`;
   logs.write('authentication', login.success ? 'info' : 'warning', `User ${login.user} login ${from} via ${login.via} ${outcome}`);
 }

@@ -1,0 +1,30 @@
+// Every console command, by name.
+import { baseCommands, type Command } from './commands.js';
+import { UsageError } from './errors.js';
+import { fipsconfig } from './fips-mode.js';
+import { settingsCommands } from './settings-commands.js';
+
+export const commands: Record<string, Command> = {
+  help: {
+    summary: 'list the commands, or show how to use one',
+    usage: 'help [COMMAND]',
+    run(args, ctx) {
+      const name = args[0];
+      if (name) {
+        const command = commands[name];
+        if (!command) throw new UsageError(`no command "${name}"; type "help" for the list`);
+        ctx.print(`${name}: ${command.summary}\nusage: ${name} ${command.usage}`);
+        return;
+      }
+      const width = Math.max(...Object.keys(commands).map((n) => n.length));
+      ctx.print(
+        Object.entries(commands)
+          .map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`)
+          .join('\n'),
+      );
+    },
+  },
+  ...baseCommands,
+  ...settingsCommands,
+  fipsconfig,
+};
