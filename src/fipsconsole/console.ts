@@ -12,6 +12,7 @@ import { type ConsoleContext, isUserError, UsageError } from './commands.js';
 import { closeCryptoUser, SessionMustClose } from './fips-mode.js';
 import { InputClosed, LineInput } from './line-input.js';
 import { commands } from './registry.js';
+import { refusal, roleOf } from './roles.js';
 import { identifyConsoleUser } from './session.js';
 import { splitCommandLine, splitSequence } from './words.js';
 
@@ -66,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
     const command = commands[name];
     try {
       if (!command) throw new UsageError(`unknown command "${name}"; type "help" for the list`);
+      const refused = refusal(roleOf(runtime.store.committed().config, identity.user), name, args);
+      if (refused) throw new UsageError(refused);
       await command.run(args, ctx);
       if (ctx.session.fipsMode && candidate.pending) {
         const meta = await ctx.commit(`FIPS management mode: ${name} ${args.join(' ')}`.trim().slice(0, 200));
@@ -106,7 +109,8 @@ async function main(argv: string[]): Promise<number> {
     return finish(ok ? 0 : 1);
   }
 
-  const idleMs = runtime.config.system.cliIdleTimeoutMinutes * 60_000;
+  const { serialIdleTimeoutSeconds, sshIdleTimeoutSeconds } = runtime.config.system;
+  const idleMs = (identity.source === 'serial' ? serialIdleTimeoutSeconds : sshIdleTimeoutSeconds) * 1000;
   let idle: NodeJS.Timeout | undefined;
   process.on('SIGTSTP', () => {}); // no job control: nothing to suspend to
   lines().onInterrupt(() => {

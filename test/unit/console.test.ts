@@ -81,3 +81,69 @@ t.test('interactive: the prompt shows pending changes, exit with them asks first
   t.equal(await new Promise((r) => child.on('exit', r)), 0);
   t.notOk(existsSync(join(root, 'config', 'confirm.json')), 'the second commit confirmed the first');
 });
+
+function session(root: string, lines: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [consoleJs], { env: { ...process.env, APPLIANCE_STATE_DIR: root, APPLIANCE_USER: 'admin', ...env } });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.on('exit', (code) => resolve({ code, output, ms: Date.now() - started }));
+    if (lines.length) child.stdin.end(`${lines.join('\n')}\n`);
+  });
+}
+
+t.test('roles: operators cannot manage users, read-only accounts only look, strangers are read-only once accounts exist', async (t) => {
+  const root = tempState(t);
+  const setup = await session(root, [
+    'userconfig new alice role=operator',
+    'Alice-Password-1',
+    'Alice-Password-1',
+    'userconfig new rick role=read-only',
+    'Rick-Password-22',
+    'Rick-Password-22',
+    'userconfig new weak role=admin',
+    'short',
+    'commit accounts',
+    'userconfig show alice',
+    'exit',
+  ]);
+  t.match(setup.output, /Committed revision 2/, setup.output);
+  t.match(setup.output, /the password needs at least 10 characters/);
+  t.match(setup.output, /"passwordHash": "\*\*\*\*\*"/, 'show masks the hash');
+  const committed = readFileSync(join(root, 'config', 'committed.json'), 'utf8');
+  t.match(committed, /"passwordHash": "scrypt\$/, 'only a scrypt hash is kept');
+  t.notMatch(committed, /Alice-Password-1/, 'never the password');
+
+  const alice = await session(root, ['userconfig new mallory role=admin', 'systemconfig edit timezone=Europe/Paris', 'commit tz', 'exit'], { APPLIANCE_USER: 'alice' });
+  t.match(alice.output, /your role \(operator\) may not use userconfig/);
+  t.match(alice.output, /Committed revision 3/, 'an operator changes settings');
+
+  const rick = await session(root, ['systemconfig edit timezone=UTC', 'history 1', 'listenerconfig list', 'exit'], { APPLIANCE_USER: 'rick' });
+  t.match(rick.output, /your role \(read-only\) may look but not change anything/);
+  t.match(rick.output, /^\s+3 {2}/m, 'but may look');
+
+  const stranger = await session(root, ['commit', 'exit'], { APPLIANCE_USER: 'eve' });
+  t.match(stranger.output, /your role \(read-only\)/);
+});
+
+t.test('an idle session is closed after the configured time', async (t) => {
+  const root = tempState(t);
+  run(root, ['systemconfig edit sshIdleTimeoutSeconds=5; commit short idle timeout']);
+  const child = spawn(process.execPath, [consoleJs], {
+    env: { ...process.env, APPLIANCE_STATE_DIR: root, APPLIANCE_USER: 'admin', SSH_CONNECTION: '192.0.2.8 4000 192.0.2.1 22' },
+  });
+  let output = '';
+  child.stdout.on('data', (d) => {
+    output += d;
+  });
+  const started = Date.now();
+  const code = await new Promise((r) => child.on('exit', r));
+  const seconds = (Date.now() - started) / 1000;
+  t.equal(code, 0);
+  t.match(output, /Idle timeout: closing the session/);
+  t.ok(seconds >= 4.5 && seconds < 30, `closed after ${seconds.toFixed(1)} s`);
+  t.match(readFileSync(join(root, 'logs', 'authentication', 'authentication.current'), 'utf8'), /User admin logout from 192\.0\.2\.8 via ssh/);
+});

@@ -29,9 +29,9 @@ const system = z.strictObject({
   timezone: z.string().default('UTC'),
   dnsServers: z.array(z.ipv4().or(z.ipv6())).default([]),
   ntpServers: z.array(hostname.or(z.ipv4())).default([]),
-  /** Serial console: the session ends this many minutes after the line drops (seed "Console Serial Port Timeout"). */
-  serialDisconnectTimeoutMinutes: z.number().int().min(1).max(1440).default(30),
-  cliIdleTimeoutMinutes: z.number().int().min(1).max(1440).default(30),
+  /** Console sessions end after this long without input: on the serial port (seed "Console Serial Port Timeout": 30 minutes), and over SSH or locally. */
+  serialIdleTimeoutSeconds: z.number().int().min(5).max(86400).default(1800),
+  sshIdleTimeoutSeconds: z.number().int().min(5).max(86400).default(1800),
 });
 
 const user = z.strictObject({
@@ -82,7 +82,8 @@ const certificateQuery = z.strictObject({
   server: ref,
   fields: z.array(z.enum(certificateFields)).min(1),
   queryString: z.string().min(3),
-  userIdAttribute: z.string().default('uid'),
+  /** Unset: the server type's default (uid; sAMAccountName for Active Directory). */
+  userIdAttribute: z.string().min(1).optional(),
 });
 const smtpAuthQuery = z.strictObject({
   name,
@@ -90,7 +91,8 @@ const smtpAuthQuery = z.strictObject({
   server: ref,
   queryString: z.string().min(3),
   method: z.enum(['bind', 'password-attribute']).default('bind'),
-  passwordAttribute: z.string().default('userPassword'),
+  /** For method password-attribute. Unset: the server type's default (userPassword; none for Active Directory, which only binds). */
+  passwordAttribute: z.string().min(1).optional(),
   allowanceQueryString: z.string().optional(),
 });
 
