@@ -97,13 +97,6 @@ export const baseCommands: Record<string, Command> = {
       );
     },
   },
-  version: {
-    summary: 'the firmware version',
-    usage: 'version',
-    run(_args, ctx) {
-      ctx.print(`Appliance firmware ${ctx.version}, Node.js ${process.version}`);
-    },
-  },
   commit: {
     summary: 'make the pending changes the running configuration',
     usage: 'commit [confirmed MINUTES] [COMMENT…]',

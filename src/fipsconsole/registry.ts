@@ -3,6 +3,7 @@ import { baseCommands, type Command } from './commands.js';
 import { UsageError } from './errors.js';
 import { fipsconfig } from './fips-mode.js';
 import { settingsCommands } from './settings-commands.js';
+import { systemCommands } from './system-commands.js';
 
 export const commands: Record<string, Command> = {
   help: {
@@ -26,5 +27,6 @@ export const commands: Record<string, Command> = {
   },
   ...baseCommands,
   ...settingsCommands,
+  ...systemCommands,
   fipsconfig,
 };

@@ -9,7 +9,7 @@ import type { ApplianceConfig } from '../os/config/schema.js';
 export type Role = ApplianceConfig['users'][number]['role'];
 
 const changingVerbs = new Set(['new', 'edit', 'rename', 'delete', 'password', 'setup', 'init', 'keygen', 'csr', 'selfsign', 'import', 'dkimkey', 'backup', 'restore']);
-const changingCommands = new Set(['commit', 'clear', 'rollback', 'loadconfig', 'saveconfig', 'fipsconfig']);
+const changingCommands = new Set(['commit', 'clear', 'rollback', 'loadconfig', 'saveconfig', 'fipsconfig', 'reboot', 'shutdown']);
 
 export function roleOf(config: ApplianceConfig, user: string): Role {
   const account = config.users.find((u) => u.name === user);

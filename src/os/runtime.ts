@@ -25,7 +25,10 @@ export async function openRuntime(service: string, root?: string, onCommitted?: 
   const paths = statePaths(root);
   const logger = createLogger(service);
   const store = new ConfigStore(paths.config, onCommitted);
-  const committed = await store.initialise(factoryConfig());
+  const recovered: string[] = [];
+  const committed = await store.initialise(factoryConfig(), (problem, restored) =>
+    recovered.push(`${problem}; running revision ${restored.revision} (${restored.comment || 'no comment'}) instead`),
+  );
   let alerts: Alerts | undefined;
   const logs = new LogSubscriptions(paths.logs, committed.config.logs.subscriptions, (subscription, file) =>
     alerts?.raise({
@@ -36,6 +39,7 @@ export async function openRuntime(service: string, root?: string, onCommitted?: 
     }),
   );
   alerts = new Alerts(committed.config, logs, logger, join(paths.root, 'alerts', 'outbox'));
+  for (const detail of recovered) alerts.raise({ severity: 'critical', class: 'system', subject: 'the committed configuration was unusable and was replaced', detail });
   const runtime: Runtime = {
     paths,
     store,

@@ -191,3 +191,28 @@ t.test('a restart with a commit confirmed pending reverts it', async (t) => {
   t.equal(afterRestart.committed().config.system.hostname, 'mail.example.com');
   t.equal(afterRestart.pendingConfirm(), undefined);
 });
+
+t.test('an unusable committed file is set aside, the newest valid revision runs, and an alert says so', async (t) => {
+  const { openRuntime } = await import('../../src/os/runtime.js');
+  const root = tempState(t);
+  const first = await openRuntime('test', root);
+  const session = new Candidate(first.store, admin);
+  session.edit((c) => {
+    c.system.hostname = 'kept.example.com';
+  });
+  await session.commit('good');
+  first.close();
+  const { writeFileSync, readdirSync } = await import('node:fs');
+  writeFileSync(join(root, 'config', 'committed.json'), '{"meta": {"revision": 3}, "config": {"system": {"hostname": "no good!"}}}');
+  const second = await openRuntime('test', root);
+  t.teardown(() => second.close());
+  t.equal(second.config.system.hostname, 'kept.example.com', 'the newest valid revision runs');
+  t.ok(
+    readdirSync(join(root, 'config')).some((f) => f.startsWith('committed.json.unusable-')),
+    'the bad file is kept aside for a look',
+  );
+  t.match(
+    readFileSync(join(root, 'logs', 'system_logs', 'system_logs.current'), 'utf8'),
+    /Critical: Alert \(critical, system\): the committed configuration was unusable and was replaced - .*running revision 2 \(good\)/,
+  );
+});

@@ -8,7 +8,7 @@
 // A commit writes its revision file, then replaces committed.json; both writes
 // are durable (see atomic-file.ts). committed.json is the truth: a revision
 // file numbered above it is the remains of a commit that died, and is ignored.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { writeFileDurably } from '../atomic-file.js';
@@ -71,19 +71,50 @@ export class ConfigStore {
     this.lockPath = join(dir, 'commit.lock');
   }
 
-  /** Creates revision 1 from `factory` if nothing was ever committed. */
-  async initialise(factory: unknown): Promise<Revision> {
+  /**
+   * Creates revision 1 from `factory` if nothing was ever committed. A committed
+   * file that cannot be read or is invalid is set aside and the newest valid
+   * revision takes its place; `onRecovered` says which, so the caller can alert.
+   */
+  async initialise(factory: unknown, onRecovered: (problem: string, restored: RevisionMeta) => void = () => {}): Promise<Revision> {
     mkdirSync(this.revisionsDir, { recursive: true, mode: 0o700 });
-    if (!existsSync(this.committedPath)) {
-      await withFileLock(this.lockPath, () => {
-        if (existsSync(this.committedPath)) return;
+    await withFileLock(this.lockPath, () => {
+      if (!existsSync(this.committedPath)) {
         this.write({
           meta: { revision: 1, user: 'system', source: 'system', time: new Date().toISOString(), comment: 'factory configuration' },
           config: parseConfig(factory, 'the factory configuration is invalid'),
         });
-      });
-    }
+        return;
+      }
+      try {
+        this.committed();
+      } catch (err) {
+        const restored = this.restoreNewestValidRevision(factory);
+        onRecovered(`${this.committedPath} was unusable (${(err as Error).message.split('\n').slice(0, 2).join(' ')}) and was set aside`, restored.meta);
+      }
+    });
     return this.committed();
+  }
+
+  private restoreNewestValidRevision(factory: unknown): Revision {
+    renameSync(this.committedPath, `${this.committedPath}.unusable-${Date.now()}`);
+    const numbers = readdirSync(this.revisionsDir)
+      .map((f) => Number.parseInt(f, 10))
+      .filter((n) => Number.isInteger(n))
+      .sort((a, b) => b - a);
+    for (const n of numbers) {
+      try {
+        const revision = this.readRevisionFile(this.revisionPath(n));
+        writeFileDurably(this.committedPath, `${JSON.stringify(revision, null, 2)}\n`);
+        return revision;
+      } catch {}
+    }
+    const revision: Revision = {
+      meta: { revision: (numbers[0] ?? 0) + 1, user: 'system', source: 'system', time: new Date().toISOString(), comment: 'factory configuration: no readable revision was left' },
+      config: parseConfig(factory, 'the factory configuration is invalid'),
+    };
+    this.write(revision);
+    return revision;
   }
 
   committed(): Revision {
@@ -240,7 +271,12 @@ export class ConfigStore {
   }
 
   private readRevisionFile(path: string): Revision {
-    const raw = JSON.parse(readFileSync(path, 'utf8')) as Revision;
+    let raw: Revision;
+    try {
+      raw = JSON.parse(readFileSync(path, 'utf8')) as Revision;
+    } catch (err) {
+      throw new ConfigError([(err as Error).message], `${path} cannot be read`);
+    }
     try {
       return { meta: raw.meta, config: parseConfig(raw.config) };
     } catch (err) {

@@ -1,6 +1,7 @@
 // Turns untrusted input (a candidate, a file, a revision) into a valid
 // configuration, or an error that lists every problem as "path: reason".
 
+import { migrateConfig } from './migrate.js';
 import { referenceProblems } from './references.js';
 import { type ApplianceConfig, applianceConfigSchema } from './schema.js';
 
@@ -46,7 +47,7 @@ function crossChecks(config: ApplianceConfig): string[] {
 }
 
 export function parseConfig(input: unknown, context?: string): ApplianceConfig {
-  const result = applianceConfigSchema.safeParse(input);
+  const result = applianceConfigSchema.safeParse(migrateConfig(input));
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => `${issue.path.join('.') || '(top)'}: ${issue.message}`),

@@ -1,0 +1,70 @@
+// Commands about the appliance as a machine: its version and HSM state, the
+// log tail, reboot and shutdown. Reboot and shutdown run systemctl with fixed
+// arguments (no shell); without systemd (scripts/start) they say what to do.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { acquireModule, findTokenSlot, releaseModule } from '../hsm/module.js';
+import type { Command, ConsoleContext } from './commands.js';
+import { UsageError } from './errors.js';
+
+function hsmState(ctx: ConsoleContext): string {
+  const { modulePath, tokenLabel, device } = ctx.runtime.config.hsm;
+  try {
+    const lib = acquireModule(modulePath);
+    try {
+      findTokenSlot(lib, tokenLabel);
+      return `${device}, token "${tokenLabel}" initialised`;
+    } finally {
+      releaseModule(modulePath);
+    }
+  } catch (err) {
+    return `${device}, token "${tokenLabel}": ${(err as Error).message}`;
+  }
+}
+
+function underSystemd(): boolean {
+  return existsSync('/run/systemd/system');
+}
+
+function powerCommand(action: 'reboot' | 'poweroff', summary: string): Command {
+  return {
+    summary,
+    usage: `${action === 'reboot' ? 'reboot' : 'shutdown'} [now]`,
+    async run(args, ctx) {
+      if (args[0] !== 'now') {
+        const answer = (await ctx.ask(`${action === 'reboot' ? 'Reboot' : 'Shut down'} the appliance now? Mail in transit is kept in the queue. [N]`, 'N')).toLowerCase();
+        if (answer !== 'y' && answer !== 'yes') return ctx.print('Cancelled.');
+      }
+      if (!underSystemd()) throw new UsageError('this appliance is not running under systemd (scripts/start): leave the console to stop it');
+      ctx.runtime.logs.write('system', 'info', `${action} requested by ${ctx.session.user} (${ctx.session.origin})`);
+      await new Promise<void>((resolve, reject) => execFile('/usr/bin/systemctl', [action], (err) => (err ? reject(err) : resolve())));
+      ctx.print(`${action === 'reboot' ? 'Rebooting' : 'Shutting down'}.`);
+    },
+  };
+}
+
+export const systemCommands: Record<string, Command> = {
+  version: {
+    summary: 'the firmware version and the HSM state',
+    usage: '',
+    run(_args, ctx) {
+      ctx.print(`Appliance firmware ${ctx.version}\nNode.js ${process.version}\nHSM: ${hsmState(ctx)}`);
+    },
+  },
+  tail: {
+    summary: 'the last lines of a log subscription',
+    usage: 'SUBSCRIPTION [LINES]',
+    run([name, count], ctx) {
+      const subscription = ctx.runtime.config.logs.subscriptions.find((s) => s.name === name);
+      if (!subscription) throw new UsageError(`no log subscription "${name ?? ''}"; subscriptions: ${ctx.runtime.config.logs.subscriptions.map((s) => s.name).join(', ')}`);
+      const lines = Number(count ?? 20);
+      if (!Number.isInteger(lines) || lines < 1) throw new UsageError('LINES must be a whole number');
+      const file = join(ctx.runtime.paths.logs, subscription.name, `${subscription.name}.current`);
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      ctx.print(text.trimEnd().split('\n').slice(-lines).join('\n') || '(empty)');
+    },
+  },
+  reboot: powerCommand('reboot', 'reboot the appliance'),
+  shutdown: powerCommand('poweroff', 'shut the appliance down'),
+};
