@@ -1,9 +1,13 @@
 // The console commands for each area of settings, in the appliance's words.
 // Each is a list of named items (see collection.ts) or one group of settings.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ApplianceConfig } from '../os/config/schema.js';
 import { hashPassword, passwordProblems } from '../os/users.js';
+import { authreport, ldapTest } from './auth-commands.js';
 import { collectionCommand, editCandidate, inListener, settingsCommand } from './collection.js';
 import type { Command, ConsoleContext } from './commands.js';
+import { crlFetch, crlStatus } from './crl-commands.js';
 import { UsageError } from './errors.js';
 
 /** `COMMAND SUB …` where each SUB is its own command. */
@@ -68,6 +72,26 @@ function listenerTemplate(name: string, config: ApplianceConfig, _scope: string 
   };
 }
 
+/** Lets `pem=@FILE` name a PEM file in the configuration folder (a certificate does not fit on a command line). */
+function withPemFiles(inner: { usage: string; run: Command['run'] }): { usage: string; run: Command['run'] } {
+  return {
+    usage: `${inner.usage}   (pem=@FILE reads a PEM file from the configuration folder)`,
+    run(args, ctx) {
+      const words = args.map((word) => {
+        if (!word.startsWith('pem=@')) return word;
+        const name = word.slice('pem=@'.length);
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`"${name}" is not a file name in the configuration folder`);
+        try {
+          return `pem=${readFileSync(resolve(ctx.configFilesDir, name), 'utf8').trim()}`;
+        } catch {
+          throw new UsageError(`cannot read ${name} in the configuration folder`);
+        }
+      });
+      return inner.run(words, ctx);
+    },
+  };
+}
+
 async function newPassword(ctx: ConsoleContext, user: string): Promise<string> {
   const password = await ctx.askSecret(`New password for ${user}`);
   const problems = passwordProblems(password);
@@ -91,6 +115,7 @@ export const settingsCommands: Record<string, Command> = {
   ldapconfig: withSubcommands('LDAP server profiles and queries', {
     server: collectionCommand({ label: 'LDAP server profile', kind: 'ldap-server', path: () => ['ldap', 'servers'] }),
     query: collectionCommand({ label: 'LDAP query', kind: 'ldap-query', path: () => ['ldap', 'queries'], variant: 'type' }),
+    test: ldapTest,
   }),
   smtpauthconfig: {
     summary: 'SMTP authentication profiles (ldap or certificate)',
@@ -99,9 +124,11 @@ export const settingsCommands: Record<string, Command> = {
   crlconfig: withSubcommands('CRL checking and CRL sources', {
     setup: settingsCommand('crl'),
     source: collectionCommand({ label: 'CRL source', kind: 'crl-source', path: () => ['crl', 'sources'], parsers: { schedule } }),
+    status: crlStatus,
+    fetch: crlFetch,
   }),
   certconfig: withSubcommands('certificate authorities trusted for client certificates, and the distrust list', {
-    trust: collectionCommand({ label: 'trusted CA', path: () => ['certificates', 'trustStore'] }),
+    trust: withPemFiles(collectionCommand({ label: 'trusted CA', path: () => ['certificates', 'trustStore'] })),
     distrust: collectionCommand({ label: 'distrusted CA', path: () => ['certificates', 'distrusted'] }),
   }),
   smtproutes: {
@@ -117,6 +144,7 @@ export const settingsCommands: Record<string, Command> = {
     recipient: collectionCommand({ label: 'alert recipient', key: 'address', path: () => ['alerts', 'recipients'] }),
     setup: settingsCommand('alerts'),
   }),
+  authreport,
   userconfig: {
     summary: 'administrator accounts (admin, operator, read-only)',
     usage: `${users.usage}\n       password NAME`,

@@ -4,7 +4,7 @@
 // distrusted, the leaf is in its validity period, may sign (keyUsage) and is
 // meant for client authentication (extendedKeyUsage), and it is not revoked.
 import { X509Certificate } from 'node:crypto';
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 import { type CertificateFields, parseCertificate } from './certificate-fields.js';
 import type { DistrustList } from './distrust.js';
 
@@ -16,7 +16,8 @@ const maxChainLength = 10;
 export type RevocationStatus = { status: 'good' } | { status: 'revoked'; reason: string } | { status: 'unknown'; reason: string };
 
 export interface RevocationChecker {
-  check(leaf: X509Certificate, issuer: X509Certificate | undefined): RevocationStatus;
+  /** The leaf as TLS gave it (its issuer is found by the CRL index from the leaf's names and key ids). */
+  check(leaf: PeerCertificate): RevocationStatus;
 }
 
 export interface RevocationPolicy {
@@ -95,9 +96,7 @@ export function verifyClientCertificate(socket: TLSSocket, distrust: DistrustLis
 
   const notes: string[] = [];
   if (revocation.checker) {
-    const issuerPeer = chain[1];
-    const issuer = issuerPeer ? new X509Certificate(issuerPeer.raw) : undefined;
-    const status = revocation.checker.check(leaf, issuer);
+    const status = revocation.checker.check(leafPeer);
     if (status.status === 'revoked') return invalid(`the certificate is revoked (${status.reason})`);
     if (status.status === 'unknown') {
       if (revocation.whenUnknown === 'reject') return invalid(`revocation cannot be checked: ${status.reason}`);

@@ -8,18 +8,36 @@ import { join } from 'node:path';
 import { startHsmService } from '../hsm/context.js';
 import type { HsmService } from '../hsm/service.js';
 import { runService } from '../os/service.js';
+import { LdapSmtpAuthenticator } from './auth/authenticator.js';
+import { AuthReportStore, authReportPath } from './auth/report-store.js';
+import { CrlService } from './crl/crl-service.js';
 import { Gateway } from './gateway.js';
 import { IdCounter } from './id-counter.js';
 import { Spool } from './spool.js';
 
 let hsm: HsmService | undefined;
 let gateway: Gateway | undefined;
+let authenticator: LdapSmtpAuthenticator | undefined;
+let report: AuthReportStore | undefined;
+let crl: CrlService | undefined;
 
 const describe = () => [hsm?.statusLine() ?? 'HSM not opened', ...(gateway?.status() ?? [])].join('; ');
 
 await runService('gateway', {
   async start(runtime) {
     hsm = await startHsmService(runtime);
+    crl = new CrlService({ config: runtime.config, stateDir: runtime.paths.crl, alerts: runtime.alerts, logs: runtime.logs });
+    crl.start();
+    report = new AuthReportStore(authReportPath(runtime.paths.root));
+    authenticator = new LdapSmtpAuthenticator(runtime.config, {
+      logs: runtime.logs,
+      logger: runtime.logger,
+      report,
+      clientCertificate: (label) => {
+        if (!hsm) throw new Error('the HSM is not open');
+        return hsm.tlsOptionsFor(label);
+      },
+    });
     gateway = new Gateway({
       logs: runtime.logs,
       logger: runtime.logger,
@@ -30,17 +48,29 @@ await runService('gateway', {
         if (!hsm) throw new Error('the HSM is not open');
         return hsm.tlsOptionsFor(label);
       },
-      revocation: () => ({ checker: undefined, whenUnknown: runtime.config.crl.whenIssuerHasNoCrl }),
+      revocation: () => ({ checker: runtime.config.crl.enabled ? crl?.revocationChecker() : undefined, whenUnknown: runtime.config.crl.whenIssuerHasNoCrl }),
+      authenticator,
     });
     await gateway.apply(runtime.config);
     return describe();
   },
   async reload(runtime) {
+    crl?.reconfigure(runtime.config);
+    authenticator?.apply(runtime.config);
     await gateway?.apply(runtime.config);
     return describe();
   },
+  actions: {
+    'crl-status': () => crl?.status() ?? [],
+    'crl-fetch': (payload) => {
+      if (!crl) throw new Error('the CRL service is not running');
+      return crl.fetchNow(String(payload.source));
+    },
+  },
   async stop() {
+    crl?.stop();
     await gateway?.close();
+    report?.close();
     hsm?.close();
   },
 });

@@ -29,6 +29,8 @@ export interface SmtpAuthenticator {
   certificateLogin(profile: string, fields: CertificateFields, session: SessionContext): Promise<CertificateLoginResult>;
   /** AUTH PLAIN/LOGIN through an LDAP profile. */
   passwordLogin(profile: string, username: string, password: string, session: SessionContext): Promise<PasswordLoginResult>;
+  /** A client certificate refused by verification (chain, revocation, expiry) on a listener whose profile is of the certificate type: logged and counted. */
+  certificateRejected?(profile: string, subject: string | undefined, reason: string, session: SessionContext): void;
   /** One accepted message, for the inbound SMTP authentication report. */
   recordMessage(event: { session: SessionContext; sender: string; authenticatedUser?: string }): void;
 }

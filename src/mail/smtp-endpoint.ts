@@ -249,6 +249,7 @@ export class SmtpEndpoint {
     }
     if (verdict.status === 'invalid') {
       log(`client certificate subject "${verdict.subject ?? 'unknown'}" verdict rejected: ${verdict.reason}`);
+      if (this.certificateProfile) this.deps.authenticator?.certificateRejected?.(this.certificateProfile, verdict.subject, verdict.reason, this.context(state, session));
       callback(enforce ? replies.certificateRejected(verdict.reason) : undefined);
       return;
     }

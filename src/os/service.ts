@@ -5,12 +5,15 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openRuntime, type Runtime } from './runtime.js';
+import { type ServiceAction, serveRequests } from './service-requests.js';
 import { Systemd } from './systemd.js';
 
 export interface ServiceHooks {
   start(runtime: Runtime): Promise<string> | string;
   reload(runtime: Runtime): Promise<string> | string;
   stop(runtime: Runtime): Promise<void> | void;
+  /** What the console may ask of the running service (see service-requests.ts). */
+  actions?: Record<string, ServiceAction>;
 }
 
 export async function runService(name: string, hooks: ServiceHooks, root?: string): Promise<Runtime> {
@@ -46,6 +49,10 @@ export async function runService(name: string, hooks: ServiceHooks, root?: strin
         await systemd.ready(`reload failed: ${(err as Error).message}`);
       }
     });
+  });
+  let serving = Promise.resolve();
+  process.on('SIGUSR2', () => {
+    serving = serving.then(() => serveRequests(runtime.paths.run, name, hooks.actions ?? {})).catch((err) => runtime.logger.error({ err }, 'console request failed'));
   });
   const shutdown = async (signal: string) => {
     runtime.logger.info({ signal }, `${name} stopping`);

@@ -11,6 +11,7 @@ import { tlsOptionsFor } from '../../src/hsm/tls-options.js';
 import type { RevocationPolicy } from '../../src/mail/client-certificate.js';
 import { Gateway } from '../../src/mail/gateway.js';
 import { IdCounter } from '../../src/mail/id-counter.js';
+import type { SmtpAuthenticator } from '../../src/mail/smtp-auth.js';
 import { Spool } from '../../src/mail/spool.js';
 import type { ApplianceConfig, ApplianceConfigInput, Listener } from '../../src/os/config/schema.js';
 import { parseConfig } from '../../src/os/config/validate.js';
@@ -69,7 +70,14 @@ export function listenerConfig(port: number, overrides: Partial<Omit<Listener, '
   ];
 }
 
-export async function startGateway(t: Test, fixture: GatewayFixture, configInput: Partial<ApplianceConfigInput>, revocation?: RevocationPolicy) {
+export async function startGateway(
+  t: Test,
+  fixture: GatewayFixture,
+  configInput: Partial<ApplianceConfigInput>,
+  revocation?: RevocationPolicy,
+  /** SMTP session authentication, made from the parsed configuration. */
+  authenticator?: (config: ApplianceConfig) => SmtpAuthenticator,
+) {
   const { token, hsm } = fixture;
   const config: ApplianceConfig = parseConfig({ ...token.runtime.config, system: { ...token.runtime.config.system, hostname: 'mail.example.com' }, ...configInput });
   const spool = new Spool(join(token.root, 'spool'));
@@ -81,6 +89,7 @@ export async function startGateway(t: Test, fixture: GatewayFixture, configInput
     mids: new IdCounter(join(token.root, 'spool', 'next-mid')),
     tlsMaterial: (label) => tlsOptionsFor(hsm.certificates, label, { tokenLabel: token.hsm.tokenLabel, pinFile: token.files.userPin }),
     revocation: () => revocation ?? { checker: undefined, whenUnknown: config.crl.whenIssuerHasNoCrl },
+    ...(authenticator ? { authenticator: authenticator(config) } : {}),
   });
   await gateway.apply(config);
   t.teardown(() => gateway.close());

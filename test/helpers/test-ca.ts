@@ -38,6 +38,8 @@ export interface TestCaOptions {
 
 export interface IssueOptions {
   commonName: string;
+  /** A whole subject in openssl's -subj form, used instead of /CN=commonName: "/C=US/O=U.S. Government/OU=DoD/OU=PKI/CN=DOE.JOHN.Q.1234567890". */
+  subject?: string;
   email?: string;
   key?: TestKeyType;
   days?: number;
@@ -219,7 +221,7 @@ export class TestCa {
       '-out',
       `${base}.csr`,
       '-subj',
-      `/CN=${options.commonName}`,
+      options.subject ?? `/CN=${options.commonName}`,
     ]);
     openssl([
       'ca',

@@ -130,3 +130,79 @@ t.test('commands pipelined with STARTTLS are discarded and EHLO must come again 
   t.match(await smtp.command('MAIL FROM:<john.doe@example.com>'), /^250 /, 'no transaction was left over from the plain-text part');
   t.notMatch(mailLog(), /injected@evil\.example/, 'the injected command never ran');
 });
+
+t.test('a revoked certificate is refused through the CRL index; without a current CRL the policy decides', async (t) => {
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { CrlService } = await import('../../src/mail/crl/crl-service.js');
+  const { parseConfig } = await import('../../src/os/config/validate.js');
+  const revoked = clientCa.issue({ commonName: 'REVOKED.USER.42' });
+  clientCa.revoke(revoked, 'keyCompromise');
+  const crlFile = join(fixture.token.root, 'client-root.crl');
+  writeFileSync(crlFile, clientCa.gencrl());
+  const config = parseConfig({
+    ...fixture.token.runtime.config,
+    certificates: { trustStore, distrusted: [] },
+    crl: {
+      enabled: true,
+      whenIssuerHasNoCrl: 'reject',
+      sources: [{ name: 'client-root', fileType: 'asn1', primaryUrl: `file://${crlFile}`, schedule: { kind: 'daily', time: '02:00' } }],
+    },
+  });
+  const crl = new CrlService({ config, stateDir: join(fixture.token.root, 'crl'), alerts: fixture.token.runtime.alerts, logs: fixture.token.runtime.logs });
+  t.teardown(() => crl.stop());
+  await crl.fetchNow('client-root');
+  const port = await freePort();
+  await startGateway(
+    t,
+    fixture,
+    {
+      certificates: config.certificates,
+      crl: config.crl,
+      listeners: listenerConfig(port, {
+        policies: [
+          {
+            name: 'DEFAULT',
+            connection: 'accept',
+            maxMessageBytes: 100_000,
+            maxRecipientsPerMessage: 5,
+            maxMessagesPerConnection: 3,
+            tls: 'preferred',
+            verifyClientCertificate: true,
+            smtpAuth: 'off',
+          },
+        ],
+      }),
+    },
+    { checker: crl.revocationChecker(), whenUnknown: 'reject' },
+  );
+  const refused = await swaks({ port, tls: 'starttls', cert: revoked });
+  t.match(refused.output, /554 5\.7\.1 Client certificate rejected: the certificate is revoked \(keyCompromise\)/);
+  const good = await swaks({ port, tls: 'starttls', cert: valid });
+  t.equal(good.code, 0, 'a certificate the CRL does not list passes');
+  const port2 = await freePort();
+  await startGateway(
+    t,
+    fixture,
+    {
+      certificates: { trustStore: [clientCa.trustStoreEntry('client-root'), rogueCa.trustStoreEntry('rogue')], distrusted: [] },
+      listeners: listenerConfig(port2, {
+        policies: [
+          {
+            name: 'DEFAULT',
+            connection: 'accept',
+            maxMessageBytes: 100_000,
+            maxRecipientsPerMessage: 5,
+            maxMessagesPerConnection: 3,
+            tls: 'preferred',
+            verifyClientCertificate: true,
+            smtpAuth: 'off',
+          },
+        ],
+      }),
+    },
+    { checker: crl.revocationChecker(), whenUnknown: 'reject' },
+  );
+  const noCrl = await swaks({ port: port2, tls: 'starttls', cert: rogueCa.issue({ commonName: 'ROGUE.BUT.TRUSTED' }) });
+  t.match(noCrl.output, /554 5\.7\.1 Client certificate rejected: revocation cannot be checked/, 'an issuer without a current CRL is refused under "reject"');
+});

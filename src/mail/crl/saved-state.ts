@@ -1,0 +1,57 @@
+// What the CRL service keeps on disk under statePaths().crl: each source's last
+// accepted CRL (crls/<source>.crl, DER) and its status (status/<source>.json),
+// both replaced durably so a crash leaves the old file or the new one.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileDurably } from '../../os/atomic-file.js';
+
+export interface SourceStatus {
+  name: string;
+  lastAttempt?: string;
+  lastSuccess?: string;
+  /** The URL of the last attempt's outcome: the one accepted, or the last one tried. */
+  urlUsed?: string;
+  entries?: number;
+  crlNumber?: string;
+  issuer?: string;
+  thisUpdate?: string;
+  nextUpdate?: string;
+  lastError?: string;
+  /** When the schedule runs next (not saved). */
+  nextRun?: string;
+  /** While a download runs (not saved). */
+  inProgress?: { url: string; received: number; total?: number };
+}
+
+export class SavedState {
+  constructor(private readonly dir: string) {}
+
+  saveCrl(source: string, der: Buffer): void {
+    writeFileDurably(join(this.dir, 'crls', `${source}.crl`), der);
+  }
+
+  savedCrls(): { source: string; path: string }[] {
+    const dir = join(this.dir, 'crls');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.crl') && !f.startsWith('.'))
+      .map((f) => ({ source: f.slice(0, -'.crl'.length), path: join(dir, f) }));
+  }
+
+  readCrl(path: string): Buffer {
+    return readFileSync(path);
+  }
+
+  saveStatus(status: SourceStatus): void {
+    const { inProgress: _, nextRun: __, ...kept } = status;
+    writeFileDurably(join(this.dir, 'status', `${status.name}.json`), `${JSON.stringify(kept, null, 2)}\n`);
+  }
+
+  loadStatus(source: string): SourceStatus {
+    try {
+      return { ...JSON.parse(readFileSync(join(this.dir, 'status', `${source}.json`), 'utf8')), name: source };
+    } catch {
+      return { name: source };
+    }
+  }
+}

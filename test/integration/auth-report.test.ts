@@ -1,0 +1,92 @@
+// The Inbound SMTP Authentication report's store: time ranges, grouping by
+// user, domain and IP, counts that survive a restart (a new process opening
+// the same SQLite file), pruning past 30 days, and the CSV export.
+import { join } from 'node:path';
+import t from 'tap';
+import { AuthReportStore } from '../../src/mail/auth/report-store.js';
+import { tempState } from '../helpers/state.js';
+
+const start = new Date('2026-11-29T12:00:00Z').getTime();
+const hour = 3600_000;
+const day = 24 * hour;
+
+t.test('ranges, grouping and a restart', async (t) => {
+  const path = join(tempState(t, 'auth-report-'), 'reports', 'smtp-auth.sqlite');
+  let now = start - 40 * day;
+  const clock = () => new Date(now);
+  const store = new AuthReportStore(path, clock);
+  const alice = { user: 'alice@example.com', domain: 'example.com', ip: '10.1.1.1' };
+  const bob = { user: 'bob', domain: '', ip: '10.1.1.2' };
+  store.record('auth_ok', alice); // 40 days ago: beyond every range
+  for (const [offset, counter] of [
+    [10 * day, 'certificate_ok'],
+    [3 * day, 'certificate_failed'],
+    [2 * hour, 'auth_failed'],
+    [10 * 60_000, 'auth_ok'],
+    [60_000, 'messages_authenticated'],
+  ] as const) {
+    now = start - offset;
+    store.record(counter, alice);
+  }
+  now = start;
+  store.record('auth_fallback', bob);
+  store.record('messages_unauthenticated', { user: 'Mallory@Evil.example', domain: 'evil.example', ip: '10.1.1.2' });
+  store.close();
+
+  const reopened = new AuthReportStore(path, clock);
+  t.teardown(() => reopened.close());
+  t.match(
+    reopened.totals('hour'),
+    { auth_ok: 1, messages_authenticated: 1, auth_fallback: 1, messages_unauthenticated: 1, auth_failed: 0, certificate_ok: 0 },
+    'the last hour, after a restart',
+  );
+  t.match(reopened.totals('day'), { auth_failed: 1, certificate_failed: 0 });
+  t.match(reopened.totals('week'), { certificate_failed: 1, certificate_ok: 0 });
+  t.match(reopened.totals('30days'), { certificate_ok: 1, auth_ok: 1 }, 'the auth_ok of 40 days ago is outside every range');
+
+  t.same(
+    reopened.bySender('30days', 'ip').map((r) => [r.key, r.certificate_ok + r.certificate_failed + r.auth_ok + r.auth_failed, r.auth_fallback, r.messages_unauthenticated]),
+    [
+      ['10.1.1.1', 4, 0, 0],
+      ['10.1.1.2', 0, 1, 1],
+    ],
+  );
+  t.match(reopened.bySender('day', 'domain'), [{ key: 'example.com', auth_ok: 1, auth_failed: 1 }, { key: '' }, { key: 'evil.example' }]);
+  t.match(reopened.bySender('hour', 'user'), [{ key: 'alice@example.com' }, { key: 'bob' }, { key: 'mallory@evil.example' }], 'user names are counted case-insensitively');
+});
+
+t.test('old rows are pruned as new ones arrive', async (t) => {
+  let now = start - 40 * day;
+  const store = new AuthReportStore(':memory:', () => new Date(now));
+  t.teardown(() => store.close());
+  store.record('auth_ok', { user: 'old', domain: '', ip: '10.0.0.1' });
+  now = start;
+  store.record('auth_ok', { user: 'new', domain: '', ip: '10.0.0.1' });
+  now = start + 40 * day;
+  t.same(store.bySender('30days', 'user'), [], 'nothing in range');
+  now = start - 40 * day + 60_000;
+  t.same(
+    store.bySender('30days', 'user').map((r) => r.key),
+    [],
+    'looking back to when it was recorded: the row is gone, not just out of range',
+  );
+});
+
+t.test('CSV export', async (t) => {
+  const store = new AuthReportStore(':memory:', () => new Date(start));
+  t.teardown(() => store.close());
+  store.record('auth_ok', { user: 'doe, john', domain: 'example.com', ip: '10.0.0.1' });
+  store.record('auth_failed', { user: '=cmd|"/c calc"!A1', domain: '', ip: '10.0.0.2' });
+  store.record('auth_failed', { user: '=cmd|"/c calc"!A1', domain: '', ip: '10.0.0.2' });
+  const csv = store.csv('day', 'user');
+  t.equal(
+    csv,
+    [
+      'user,certificate_ok,certificate_failed,auth_ok,auth_failed,auth_fallback,messages_authenticated,messages_unauthenticated',
+      `"'=cmd|""/c calc""!a1",0,0,0,2,0,0,0`,
+      '"doe, john",0,0,1,0,0,0,0',
+      '',
+    ].join('\r\n'),
+    'RFC 4180 quoting, and no spreadsheet formula from a user name',
+  );
+});

@@ -1,0 +1,118 @@
+// The seed's first walkthrough ("Authenticating a User's SMTP Session With a
+// Client Certificate") and "Retrieving a Certificate Revocation List", done
+// entirely through the console from a factory configuration, then checked with
+// swaks against the running gateway service, a real slapd and SoftHSM2.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { freePort, swaks } from '../helpers/gateway.js';
+import { baseDn, Slapd, serviceDn, servicePassword } from '../helpers/slapd.js';
+import { blankToken, officerPassword } from '../helpers/softhsm.js';
+import { compiled } from '../helpers/state.js';
+import { TestCa } from '../helpers/test-ca.js';
+
+const token = await blankToken(t);
+const env = { ...token.env, APPLIANCE_USER: 'admin', LOG_LEVEL: 'warn' };
+const configFolder = join(token.root, 'configuration');
+mkdirSync(configFolder, { recursive: true });
+
+const clientCa = new TestCa({ dir: join(token.root, 'pki', 'client-ca'), commonName: 'Client Root CA' });
+const ldapCa = new TestCa({ dir: join(token.root, 'pki', 'ldap-ca'), commonName: 'Directory CA' });
+const john = clientCa.issue({ commonName: 'DOE.JOHN.1234567890' });
+const jane = clientCa.issue({ commonName: 'ROE.JANE.2222222222' });
+writeFileSync(join(configFolder, 'client-ca.pem'), clientCa.pem);
+writeFileSync(join(configFolder, 'directory-ca.pem'), ldapCa.pem);
+const slapd = await Slapd.start(t, {
+  ca: ldapCa,
+  users: [
+    { uid: 'jdoe', password: 'John-Pass-1', caccn: 'DOE.JOHN.1234567890', cacserial: john.serial },
+    { uid: 'jroe', password: 'Jane-Pass-1', caccn: 'ROE.JANE.2222222222', cacserial: jane.serial },
+  ],
+});
+
+function console(lines: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [compiled('fipsconsole/console.js')], { env });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.on('exit', () => resolve(output));
+    child.stdin.end(`${lines.join('\n')}\nexit\ny\n`);
+  });
+}
+
+async function startGatewayService(t: Test): Promise<ChildProcess> {
+  const service = spawn(process.execPath, [compiled('mail/gateway-service.js')], { env, stdio: 'ignore' });
+  t.teardown(() => service.kill('SIGTERM'));
+  const pid = join(token.root, 'run', 'gateway.pid');
+  for (let i = 0; i < 200 && !existsSync(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(existsSync(pid), 'the gateway service is running');
+  return service;
+}
+
+const port = await freePort();
+
+t.test('walkthrough: client certificate authentication, configured at the console', async (t) => {
+  const output = await console([
+    'fipsconfig init',
+    officerPassword,
+    officerPassword,
+    'fipsconfig',
+    officerPassword,
+    'fipsconfig keygen gateway-tls ec-p256',
+    'fipsconfig selfsign gateway-tls mail.example.com 30',
+    'fipsconfig exit',
+    'certconfig trust new client-root pem=@client-ca.pem',
+    'certconfig trust new directory-ca pem=@directory-ca.pem',
+    `ldapconfig server new corp hosts=${slapd.host} port=${slapd.port} security=starttls bindDn=${serviceDn} bindPassword=${servicePassword} baseDn=${baseDn}`,
+    'ldapconfig query new cac certificate server=corp fields=cn,sn queryString=(&(caccn={cn})(cacserial={sn})) userIdAttribute=uid',
+    'smtpauthconfig new cac-auth certificate certificateQuery=cac allowSmtpAuthFallback=no',
+    `listenerconfig new Outgoing private address=127.0.0.1 port=${port} certificate=gateway-tls smtpAuthProfile=cac-auth acceptedDomains=example.com`,
+    'listenerconfig policy Outgoing edit RELAYED tls=required verifyClientCertificate=yes smtpAuth=required',
+    'listenerconfig hat Outgoing edit RELAYLIST entries=127.0.0.0/8',
+    'commit walkthrough 1',
+    `ldapconfig test cac cn=DOE.JOHN.1234567890 sn=${john.serial}`,
+  ]);
+  t.match(output, /Committed revision \d+\./, output);
+  t.match(
+    output,
+    /filter: \(&\(caccn=DOE\.JOHN\.1234567890\)\(cacserial=[0-9A-F]+\)\)|\(&\(caccn=DOE\.JOHN\.1234567890\)\(cacserial=[0-9A-F]+\)\)/,
+    'Test Query shows the final filter',
+  );
+  t.match(output, /Result: user jdoe/, 'and the user it finds');
+
+  await startGatewayService(t);
+  const relayed = await swaks({ port, tls: 'starttls', cert: john, to: 'someone@elsewhere.example.net' });
+  t.match(relayed.output, /<~ +250 2\.0\.0 Ok: queued as \d+/, 'a valid CAC relays without AUTH');
+  t.notMatch(relayed.output, /~> AUTH/);
+  const none = await swaks({ port, tls: 'starttls', to: 'someone@elsewhere.example.net' });
+  t.match(none.output, /554 5\.7\.1 A valid client certificate is required/, 'no certificate is refused');
+});
+
+t.test('walkthrough: retrieving a CRL, configured at the console', async (t) => {
+  const service = await startGatewayService(t);
+  clientCa.revoke(jane, 'keyCompromise');
+  const crlFile = join(token.root, 'client-ca.crl');
+  writeFileSync(crlFile, clientCa.gencrl());
+  const before = await swaks({ port, tls: 'starttls', cert: jane, to: 'someone@elsewhere.example.net' });
+  t.match(before.output, /250 2\.0\.0 Ok: queued as/, 'before CRL checking, Jane still relays');
+
+  const output = await console([
+    'crlconfig setup edit enabled=yes whenIssuerHasNoCrl=reject',
+    `crlconfig source new cac fileType=asn1 primaryUrl=file://${crlFile} schedule=daily:02:00`,
+    'commit CRL checking',
+  ]);
+  t.match(output, /Committed revision \d+\.\nReloading:|Reloading: .*gateway[\s\S]*Committed revision/, output);
+  // The reload gives the gateway its new CRL source; "fetch now" runs there.
+  await new Promise((r) => setTimeout(r, 1500));
+  const fetched = await console(['crlconfig fetch cac', 'crlconfig status']);
+  t.match(fetched, /cac:\n\s+last attempt \S+, last success \S+ from file:/, fetched);
+  t.match(fetched, /1 entries, CRL number/);
+  const after = await swaks({ port, tls: 'starttls', cert: jane, to: 'someone@elsewhere.example.net' });
+  t.match(after.output, /554 5\.7\.1 Client certificate rejected: the certificate is revoked \(keyCompromise\)/, 'after the CRL, Jane is refused');
+  const johnAgain = await swaks({ port, tls: 'starttls', cert: john, to: 'someone@elsewhere.example.net' });
+  t.match(johnAgain.output, /250 2\.0\.0 Ok: queued as/, 'John still relays');
+  service.kill('SIGTERM');
+});
