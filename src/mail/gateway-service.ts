@@ -55,6 +55,11 @@ await runService('gateway', {
     return describe();
   },
   async reload(runtime) {
+    if (hsm?.status().state === 'error') {
+      // The HSM was not usable at start (not yet initialised, token missing): try again.
+      hsm.close();
+      hsm = await startHsmService(runtime);
+    }
     crl?.reconfigure(runtime.config);
     authenticator?.apply(runtime.config);
     await gateway?.apply(runtime.config);
