@@ -170,6 +170,8 @@ export class SmtpEndpoint {
     }
     const state: ConnectionState = { icid, senderGroup, policy, messages: 0, tls: policy.tls, requireTlsForSmtpAuth: policy.requireTlsForSmtpAuth, tlsAvailable: !this.tlsProblem };
     this.pending.set(String(icid), state);
+    socket.once('close', () => this.pending.delete(String(icid))); // a client gone before smtp-server's greeting
+
     this.server.connect(socket, { id: String(icid) } as unknown as Parameters<SMTPServer['connect']>[1]);
   }
 
