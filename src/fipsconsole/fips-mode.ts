@@ -50,7 +50,11 @@ function failed(result: OfficerProcessResult): string | undefined {
 
 async function officerLogin(ctx: ConsoleContext, password: string): Promise<void> {
   const result = await runOfficerProcess({ command: 'login', password });
-  if (result.ok) return;
+  if (!result.ok) await officerFailure(ctx, result);
+}
+
+/** A failed Officer request: a wrong password (counted; the third wipes the HSM and ends the session) or another error. */
+async function officerFailure(ctx: ConsoleContext, result: OfficerProcessResult): Promise<never> {
   if ('zeroized' in result && result.zeroized) {
     ctx.print(
       'Third failed FIPS Officer password in a row: the HSM has been initialised, so every key and certificate it held is gone.\n' +
@@ -91,6 +95,18 @@ const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleC
       if (problem) throw new UsageError(`FIPS initialisation failed: ${problem}`);
       closeCryptoUser();
       ctx.print('The HSM is initialised. Keep the FIPS Officer password safe: it cannot be retrieved.');
+    },
+  },
+  passwd: {
+    usage: 'passwd   (change the FIPS Officer password)',
+    async run(_args, ctx) {
+      requireMode(ctx);
+      const current = await ctx.askSecret('Current FIPS Officer password');
+      const next = await ctx.askSecret('New FIPS Officer password');
+      if ((await ctx.askSecret('Repeat the new password')) !== next) throw new UsageError('the two new passwords differ; nothing was changed');
+      const result = await runOfficerProcess({ command: 'change-password', password: current, newPassword: next });
+      if (!result.ok) await officerFailure(ctx, result);
+      ctx.print('The FIPS Officer password is changed. It cannot be retrieved: keep it safe.');
     },
   },
   keys: {

@@ -26,6 +26,8 @@ try {
     reply({ ok: true });
   } else if (request.command === 'login') {
     reply(await officer.login(request.password));
+  } else if (request.command === 'change-password') {
+    reply(await officer.changePassword(request.password, request.newPassword));
   } else {
     const { modulePath, tokenLabel } = runtime.config.hsm;
     const options = {

@@ -7,6 +7,7 @@ import type { OfficerLoginResult } from './officer.js';
 export type OfficerRequest =
   | { command: 'login'; password: string }
   | { command: 'initialise'; password: string }
+  | { command: 'change-password'; password: string; newPassword: string }
   | { command: 'backup'; password: string; passphrase: string; file: string }
   | { command: 'restore'; password: string; passphrase: string; file: string };
 

@@ -116,6 +116,16 @@ export class Officer {
     return { ok: true, value };
   }
 
+  /** Changes the Officer password (the SO PIN). The current one is checked as a counted login. */
+  async changePassword(current: string, next: string): Promise<OfficerLoginResult> {
+    const problems = officerPasswordProblems(next, this.context.config.officerPasswordMinLength);
+    if (problems.length > 0) throw new HsmError('bad-input', `the new Officer password ${problems.join(', ')}`);
+    const result = await this.withOfficerSession(current, (lib, session) => lib.C_SetPIN(session, current, next));
+    if (!result.ok) return result;
+    this.context.logs.write('fips', 'info', 'FIPS Officer password changed');
+    return { ok: true };
+  }
+
   failureCount(): number {
     return this.failures.read();
   }

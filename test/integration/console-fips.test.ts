@@ -114,3 +114,30 @@ t.test('no way out to a shell', async (t) => {
   const oneShot = await consoleSession(token, [], ['-c', 'sh']);
   t.match(oneShot.output, /unknown command "-c"/, 'arguments are console commands, never a shell');
 });
+
+t.test('the Officer changes the Officer password; a wrong current one counts as a failed attempt', async (t) => {
+  const token = await blankToken(t);
+  const next = 'Battery-Staple-77';
+  const session = await consoleSession(token, [
+    'fipsconfig init',
+    officerPassword,
+    officerPassword,
+    'fipsconfig',
+    officerPassword,
+    'fipsconfig passwd',
+    'not-the-password',
+    next,
+    next,
+    'fipsconfig passwd',
+    officerPassword,
+    next,
+    next,
+    'exit',
+  ]);
+  t.match(session.output, /Wrong FIPS Officer password\. 2 attempt\(s\) left/, 'a wrong current password is counted');
+  t.match(session.output, /The FIPS Officer password is changed/);
+  const withNew = await consoleSession(token, ['fipsconfig', next, 'fipsconfig status', 'exit']);
+  t.match(withNew.output, /FIPS management mode: on/, 'the new password opens the mode');
+  const withOld = await consoleSession(token, ['fipsconfig', officerPassword, 'exit']);
+  t.match(withOld.output, /Wrong FIPS Officer password/, 'the old one no longer does');
+});
