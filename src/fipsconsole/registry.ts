@@ -2,6 +2,7 @@
 import { baseCommands, type Command } from './commands.js';
 import { UsageError } from './errors.js';
 import { fipsconfig } from './fips-mode.js';
+import { mailCommands } from './mail-commands.js';
 import { settingsCommands } from './settings-commands.js';
 import { systemCommands } from './system-commands.js';
 
@@ -28,5 +29,6 @@ export const commands: Record<string, Command> = {
   ...baseCommands,
   ...settingsCommands,
   ...systemCommands,
+  ...mailCommands,
   fipsconfig,
 };

@@ -8,7 +8,24 @@ import type { ApplianceConfig } from '../os/config/schema.js';
 
 export type Role = ApplianceConfig['users'][number]['role'];
 
-const changingVerbs = new Set(['new', 'edit', 'rename', 'delete', 'password', 'setup', 'init', 'keygen', 'csr', 'selfsign', 'import', 'dkimkey', 'backup', 'restore']);
+const changingVerbs = new Set([
+  'bounce',
+  'flush',
+  'new',
+  'edit',
+  'rename',
+  'delete',
+  'password',
+  'setup',
+  'init',
+  'keygen',
+  'csr',
+  'selfsign',
+  'import',
+  'dkimkey',
+  'backup',
+  'restore',
+]);
 const changingCommands = new Set(['commit', 'clear', 'rollback', 'loadconfig', 'saveconfig', 'fipsconfig', 'reboot', 'shutdown']);
 
 export function roleOf(config: ApplianceConfig, user: string): Role {

@@ -20,6 +20,8 @@ export interface Envelope {
   /** How the sender was authenticated: a certificate subject, an SMTP AUTH user, or nothing. */
   authenticatedAs?: { method: 'certificate' | 'smtp-auth'; identity: string };
   receivedAt: string;
+  /** Set on messages the appliance made itself (bounces, alerts), which no client sent. */
+  generated?: 'bounce' | 'alert';
 }
 
 export type SpoolResult = { accepted: true; bytes: number } | { accepted: false; bytes: number; reason: 'too-big' };
