@@ -9,6 +9,7 @@
 import type { X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { attributeShortNames } from './attribute-names.js';
 
 export interface CertificateFields {
   cn: string;
@@ -27,18 +28,6 @@ export interface CertificateUsage {
 }
 
 const upnOid = '1.3.6.1.4.1.311.20.2.3';
-const attributeNames: Record<string, string> = {
-  '2.5.4.3': 'CN',
-  '2.5.4.6': 'C',
-  '2.5.4.7': 'L',
-  '2.5.4.8': 'ST',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '2.5.4.5': 'serialNumber',
-  '0.9.2342.19200300.100.1.25': 'DC',
-  '0.9.2342.19200300.100.1.1': 'UID',
-  '1.2.840.113549.1.9.1': 'emailAddress',
-};
 
 function escapeDnValue(value: string): string {
   return value
@@ -53,7 +42,7 @@ function attributeValue(value: unknown): string {
 }
 
 function rdnSequence(name: pkijs.RelativeDistinguishedNames): { type: string; value: string }[] {
-  return name.typesAndValues.map((tv) => ({ type: attributeNames[tv.type] ?? tv.type, value: attributeValue(tv.value) }));
+  return name.typesAndValues.map((tv) => ({ type: attributeShortNames[tv.type] ?? tv.type, value: attributeValue(tv.value) }));
 }
 
 function dnString(name: pkijs.RelativeDistinguishedNames): string {

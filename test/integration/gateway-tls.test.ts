@@ -2,6 +2,7 @@
 // and the TLS rules of mail flow policies, against swaks, openssl s_client and
 // raw sockets.
 import t, { type Test } from 'tap';
+import type { RevocationPolicy } from '../../src/mail/client-certificate.js';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, run, startGateway, swaks } from '../helpers/gateway.js';
 
 const fixture = await gatewayFixture(t);
@@ -15,25 +16,30 @@ const serverOnly = clientCa.issue({
 });
 const trustStore = [clientCa.trustStoreEntry('client-root'), diginotar.trustStoreEntry('diginotar-root')];
 
-async function verifyingGateway(t: Test, tls: 'preferred' | 'required') {
+async function verifyingGateway(t: Test, tls: 'preferred' | 'required', options: { trusted?: typeof trustStore; revocation?: RevocationPolicy } = {}) {
   const port = await freePort();
-  const started = await startGateway(t, fixture, {
-    certificates: { trustStore, distrusted: [] },
-    listeners: listenerConfig(port, {
-      policies: [
-        {
-          name: 'DEFAULT',
-          connection: 'accept',
-          maxMessageBytes: 100_000,
-          maxRecipientsPerMessage: 5,
-          maxMessagesPerConnection: 3,
-          tls,
-          verifyClientCertificate: true,
-          smtpAuth: 'off',
-        },
-      ],
-    }),
-  });
+  const started = await startGateway(
+    t,
+    fixture,
+    {
+      certificates: { trustStore: options.trusted ?? trustStore, distrusted: [] },
+      listeners: listenerConfig(port, {
+        policies: [
+          {
+            name: 'DEFAULT',
+            connection: 'accept',
+            maxMessageBytes: 100_000,
+            maxRecipientsPerMessage: 5,
+            maxMessagesPerConnection: 3,
+            tls,
+            verifyClientCertificate: true,
+            smtpAuth: 'off',
+          },
+        ],
+      }),
+    },
+    options.revocation,
+  );
   return { port, ...started };
 }
 
@@ -152,57 +158,13 @@ t.test('a revoked certificate is refused through the CRL index; without a curren
   const crl = new CrlService({ config, stateDir: join(fixture.token.root, 'crl'), alerts: fixture.token.runtime.alerts, logs: fixture.token.runtime.logs });
   t.teardown(() => crl.stop());
   await crl.fetchNow('client-root');
-  const port = await freePort();
-  await startGateway(
-    t,
-    fixture,
-    {
-      certificates: config.certificates,
-      crl: config.crl,
-      listeners: listenerConfig(port, {
-        policies: [
-          {
-            name: 'DEFAULT',
-            connection: 'accept',
-            maxMessageBytes: 100_000,
-            maxRecipientsPerMessage: 5,
-            maxMessagesPerConnection: 3,
-            tls: 'preferred',
-            verifyClientCertificate: true,
-            smtpAuth: 'off',
-          },
-        ],
-      }),
-    },
-    { checker: crl.revocationChecker(), whenUnknown: 'reject' },
-  );
+  const revocation = { checker: crl.revocationChecker(), whenUnknown: 'reject' as const };
+  const { port } = await verifyingGateway(t, 'preferred', { revocation });
   const refused = await swaks({ port, tls: 'starttls', cert: revoked });
   t.match(refused.output, /554 5\.7\.1 Client certificate rejected: the certificate is revoked \(keyCompromise\)/);
   const good = await swaks({ port, tls: 'starttls', cert: valid });
   t.equal(good.code, 0, 'a certificate the CRL does not list passes');
-  const port2 = await freePort();
-  await startGateway(
-    t,
-    fixture,
-    {
-      certificates: { trustStore: [clientCa.trustStoreEntry('client-root'), rogueCa.trustStoreEntry('rogue')], distrusted: [] },
-      listeners: listenerConfig(port2, {
-        policies: [
-          {
-            name: 'DEFAULT',
-            connection: 'accept',
-            maxMessageBytes: 100_000,
-            maxRecipientsPerMessage: 5,
-            maxMessagesPerConnection: 3,
-            tls: 'preferred',
-            verifyClientCertificate: true,
-            smtpAuth: 'off',
-          },
-        ],
-      }),
-    },
-    { checker: crl.revocationChecker(), whenUnknown: 'reject' },
-  );
+  const { port: port2 } = await verifyingGateway(t, 'preferred', { trusted: [clientCa.trustStoreEntry('client-root'), rogueCa.trustStoreEntry('rogue')], revocation });
   const noCrl = await swaks({ port: port2, tls: 'starttls', cert: rogueCa.issue({ commonName: 'ROGUE.BUT.TRUSTED' }) });
   t.match(noCrl.output, /554 5\.7\.1 Client certificate rejected: revocation cannot be checked/, 'an issuer without a current CRL is refused under "reject"');
 });

@@ -1,17 +1,6 @@
 // Distinguished names for people: "CN=DoD Root CA 3, OU=PKI, O=U.S. Government".
+import { attributeShortNames } from '../attribute-names.js';
 import { children, decodeOid, readTlv, Tag, value } from './der.js';
-
-const short: Record<string, string> = {
-  '2.5.4.3': 'CN',
-  '2.5.4.6': 'C',
-  '2.5.4.7': 'L',
-  '2.5.4.8': 'ST',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '2.5.4.5': 'serialNumber',
-  '0.9.2342.19200300.100.1.25': 'DC',
-  '1.2.840.113549.1.9.1': 'emailAddress',
-};
 
 export function describeName(name: Buffer): string {
   try {
@@ -23,7 +12,7 @@ export function describeName(name: Buffer): string {
         if (!type || type.tag !== Tag.oid || !text) continue;
         const oid = decodeOid(value(name, type));
         const encoding = text.tag === 0x1e ? 'utf16le' : 'utf8';
-        parts.push(`${short[oid] ?? oid}=${value(name, text).toString(encoding)}`);
+        parts.push(`${attributeShortNames[oid] ?? oid}=${value(name, text).toString(encoding)}`);
       }
     }
     return parts.reverse().join(', ') || '(empty name)';
