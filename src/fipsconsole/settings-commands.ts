@@ -34,6 +34,12 @@ const schedule = (text: string) => {
   throw new UsageError('schedule must be hourly:MM, daily:HH:MM, weekly:DAY:HH:MM or cron:EXPRESSION');
 };
 
+const customResponse = (text: string) => {
+  const match = /^(\d{3})[: ](.+)$/.exec(text.trim());
+  if (!match) throw new UsageError('customResponse is CODE:TEXT, for example "525:Dear user, please use your CAC to send email."');
+  return { code: Number(match[1]), text: match[2]!.trim() };
+};
+
 const hostList = (text: string) =>
   text.split(',').map((entry) => {
     const [host, port, priority] = entry.trim().split(':');
@@ -119,7 +125,7 @@ export const settingsCommands: Record<string, Command> = {
   }),
   smtpauthconfig: {
     summary: 'SMTP authentication profiles (ldap or certificate)',
-    ...collectionCommand({ label: 'SMTP authentication profile', kind: 'smtp-auth-profile', path: () => ['smtpAuth', 'profiles'], variant: 'type' }),
+    ...collectionCommand({ label: 'SMTP authentication profile', kind: 'smtp-auth-profile', path: () => ['smtpAuth', 'profiles'], variant: 'type', parsers: { customResponse } }),
   },
   crlconfig: withSubcommands('CRL checking and CRL sources', {
     setup: settingsCommand('crl'),

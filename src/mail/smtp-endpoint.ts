@@ -57,6 +57,16 @@ export interface ConnectionState extends ConnectionPolicyView {
 const sessions = new WeakMap<SMTPServerSession, ConnectionState>();
 installSmtpServerPatches((session) => sessions.get(session));
 
+/** TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 suites are all of that kind). */
+const tls12Ciphers = [
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+].join(':');
+
 const noRenegotiation = cryptoConstants.SSL_OP_NO_RENEGOTIATION ?? 0x40000000;
 
 function domainOf(address: string): string {
@@ -110,6 +120,7 @@ export class SmtpEndpoint {
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      ciphers: tls12Ciphers,
       secureOptions: noRenegotiation,
       onConnect: (session, callback) => this.onConnect(session, callback),
       onSecure: (socket, session, callback) => this.onSecure(socket as TLSSocket, session, callback),

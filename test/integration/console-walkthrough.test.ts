@@ -28,6 +28,7 @@ const slapd = await Slapd.start(t, {
   users: [
     { uid: 'jdoe', password: 'John-Pass-1', caccn: 'DOE.JOHN.1234567890', cacserial: john.serial },
     { uid: 'jroe', password: 'Jane-Pass-1', caccn: 'ROE.JANE.2222222222', cacserial: jane.serial },
+    { uid: 'amy', password: 'Amy-Pass-1' },
   ],
 });
 
@@ -114,5 +115,33 @@ t.test('walkthrough: retrieving a CRL, configured at the console', async (t) => 
   t.match(after.output, /554 5\.7\.1 Client certificate rejected: the certificate is revoked \(keyCompromise\)/, 'after the CRL, Jane is refused');
   const johnAgain = await swaks({ port, tls: 'starttls', cert: john, to: 'someone@elsewhere.example.net' });
   t.match(johnAgain.output, /250 2\.0\.0 Ok: queued as/, 'John still relays');
+  service.kill('SIGTERM');
+});
+
+t.test('walkthrough: either a client certificate or SMTP AUTH, configured at the console', async (t) => {
+  const output = await console([
+    'ldapconfig query new auth smtp-auth server=corp queryString=(uid={u}) allowanceQueryString=(&(uid={u})(|(!(caccn=*))(cacexempt=*)(cacemergency>={t})))',
+    'smtpauthconfig new ldap-auth ldap query=auth checkAllowance=yes whenDisallowed=reject "customResponse=525:Dear user, please use your CAC to send email."',
+    'smtpauthconfig edit cac-auth allowSmtpAuthFallback=yes fallbackProfile=ldap-auth',
+    'listenerconfig policy Outgoing edit RELAYED tls=preferred verifyClientCertificate=no requireTlsForSmtpAuth=yes',
+    'commit walkthrough 3',
+    'ldapconfig test auth user=amy',
+  ]);
+  t.match(output, /Committed revision \d+\./, output);
+  t.match(output, /allowance: \(&\(uid=amy\)\(\|\(!\(caccn=\*\)\)\(cacexempt=\*\)\(cacemergency>=\d{14}Z\)\)\)/, 'Test Query shows {t} as GeneralizedTime');
+  const service = await startGatewayService(t);
+  const amy = await swaks({ port, tls: 'starttls', to: 'someone@elsewhere.example.net', extra: ['--auth', 'PLAIN', '--auth-user', 'amy', '--auth-password', 'Amy-Pass-1'] });
+  t.match(amy.output, /235 2\.7\.0[\s\S]*250 2\.0\.0 Ok: queued as/, 'a user with no CAC gets in by AUTH');
+  const cacHolder = await swaks({
+    port,
+    tls: 'starttls',
+    to: 'someone@elsewhere.example.net',
+    extra: ['--auth', 'PLAIN', '--auth-user', 'jdoe', '--auth-password', 'John-Pass-1'],
+  });
+  t.match(cacHolder.output, /525 5\.7\.1 Dear user, please use your CAC to send email\./, 'a CAC holder trying AUTH gets the custom response');
+  const withCard = await swaks({ port, tls: 'starttls', cert: john, to: 'someone@elsewhere.example.net' });
+  t.match(withCard.output, /250 2\.0\.0 Ok: queued as/, 'and gets in with the card');
+  const plain = await swaks({ port, to: 'someone@elsewhere.example.net', extra: ['--auth', 'PLAIN', '--auth-user', 'amy', '--auth-password', 'Amy-Pass-1'] });
+  t.match(plain.output, /538 5\.7\.11 Encryption required/, 'AUTH without TLS is refused');
   service.kill('SIGTERM');
 });
