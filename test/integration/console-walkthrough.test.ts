@@ -145,3 +145,21 @@ t.test('walkthrough: either a client certificate or SMTP AUTH, configured at the
   t.match(plain.output, /538 5\.7\.11 Encryption required/, 'AUTH without TLS is refused');
   service.kill('SIGTERM');
 });
+
+t.test('walkthrough: SMTP AUTH only, monitoring users who should use their CAC, configured at the console', async (t) => {
+  const output = await console([
+    'smtpauthconfig edit ldap-auth whenDisallowed=monitor customResponse=default',
+    'listenerconfig edit Outgoing smtpAuthProfile=ldap-auth',
+    'listenerconfig policy Outgoing edit RELAYED tls=required smtpAuth=required requireTlsForSmtpAuth=yes',
+    'commit walkthrough 2',
+  ]);
+  t.match(output, /Committed revision \d+\./, output);
+  const service = await startGatewayService(t);
+  const john = await swaks({ port, tls: 'starttls', to: 'someone@elsewhere.example.net', extra: ['--auth', 'LOGIN', '--auth-user', 'jdoe', '--auth-password', 'John-Pass-1'] });
+  t.match(john.output, /250 2\.0\.0 Ok: queued as/, 'in monitor mode a CAC holder using AUTH still relays');
+  const { readFileSync } = await import('node:fs');
+  t.match(readFileSync(join(token.root, 'logs', 'authentication', 'authentication.current'), 'utf8'), /jdoe[^\n]*(not allowed|monitor)/i, 'and the activity is logged');
+  const wrong = await swaks({ port, tls: 'starttls', to: 'someone@elsewhere.example.net', extra: ['--auth', 'LOGIN', '--auth-user', 'jdoe', '--auth-password', 'wrong'] });
+  t.match(wrong.output, /535 5\.7\.8 Authentication credentials invalid/);
+  service.kill('SIGTERM');
+});
