@@ -113,10 +113,12 @@ async function main(argv: string[]): Promise<number> {
   const idleMs = (identity.source === 'serial' ? serialIdleTimeoutSeconds : sshIdleTimeoutSeconds) * 1000;
   let idle: NodeJS.Timeout | undefined;
   process.on('SIGTSTP', () => {}); // no job control: nothing to suspend to
-  lines().onInterrupt(() => {
+  const interrupt = () => {
     process.stdout.write(`\n${candidate.pending ? 'Uncommitted changes discarded. ' : ''}Session closed.\n`);
     input?.close();
-  });
+  };
+  lines().onInterrupt(interrupt);
+  process.on('SIGINT', interrupt); // Ctrl-C that reaches us as a signal rather than a key
   process.stdout.write(`${runtime.config.system.hostname}: appliance console. Type "help" for commands.\n`);
   try {
     for (;;) {

@@ -34,6 +34,9 @@ export class LineInput {
 
   onInterrupt(handler: () => void): void {
     this.rl.on('SIGINT', handler);
+    // With a listener, readline leaves the terminal as it is on Ctrl-Z; without one it
+    // leaves raw mode and suspends the process, and there is nothing to suspend to.
+    this.rl.on('SIGTSTP', () => {});
   }
 
   async question(prompt: string, options: { secret?: boolean } = {}): Promise<string> {
