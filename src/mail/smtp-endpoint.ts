@@ -129,7 +129,16 @@ export class SmtpEndpoint {
           (user) => callback(null, { user }),
           (err: Error) => callback(err),
         ),
-      onMailFrom: (address, session, callback) => callback(this.onMailFrom(address, session) ?? undefined),
+      onMailFrom: (address, session, callback) =>
+        void this.spoolHasRoom().then((room) => {
+          if (!room)
+            this.deps.logs.write(
+              'mail',
+              'warning',
+              `ICID ${this.state(session).icid} MAIL FROM refused: the spool is below its reserve of ${this.config.system.spoolReserveMegabytes} MB free`,
+            );
+          callback(room ? (this.onMailFrom(address, session) ?? undefined) : replies.spoolFull());
+        }),
       onRcptTo: (address, session, callback) => callback(this.onRcptTo(address, session) ?? undefined),
       onData: (stream, session, callback) => void this.onData(stream, session).then((message) => callback(null, message), callback),
       onClose: (session) => this.onClose(session),
@@ -317,6 +326,14 @@ export class SmtpEndpoint {
     return Boolean(session.user);
   }
 
+  private async spoolHasRoom(): Promise<boolean> {
+    try {
+      return await this.deps.spool.hasRoom(this.config.system.spoolReserveMegabytes * 1024 * 1024);
+    } catch {
+      return false;
+    }
+  }
+
   private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Error | undefined {
     const state = this.state(session);
     const { policy } = state;
@@ -373,7 +390,7 @@ export class SmtpEndpoint {
     } catch (err) {
       this.deps.logger.error({ err, mid }, 'spool write failed');
       this.deps.logs.write('mail', 'warning', `MID ${mid} ICID ${state.icid} not accepted: spool write failed (${(err as Error).message})`);
-      throw replies.spoolFailure();
+      throw (err as NodeJS.ErrnoException).code === 'ENOSPC' ? replies.spoolFull() : replies.spoolFailure();
     }
     if (!result.accepted) {
       this.deps.logs.write('mail', 'info', `MID ${mid} ICID ${state.icid} rejected: message size ${result.bytes} bytes exceeds the limit of ${state.policy.maxMessageBytes}`);

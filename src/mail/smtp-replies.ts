@@ -24,5 +24,6 @@ export const replies = {
   certificateRejected: (reason: string) => smtpError(554, '5.7.1', `Client certificate rejected: ${reason}`),
   invalidCredentials: () => smtpError(535, '5.7.8', 'Authentication credentials invalid'),
   authUnavailable: () => smtpError(454, '4.7.0', 'Temporary authentication failure, try again later'),
+  spoolFull: () => smtpError(452, '4.3.1', 'Insufficient system storage, try again later'),
   spoolFailure: () => smtpError(451, '4.3.0', 'Local error in processing; the message was not accepted, try again later'),
 };

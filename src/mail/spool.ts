@@ -5,7 +5,7 @@
 // into place, and the folder fsynced; only then is `250` sent. The renamed file
 // is the mark of a complete message: a crash before it leaves only a temporary.
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -68,6 +68,12 @@ export class Spool {
     this.incoming = join(spoolDir, 'incoming');
     mkdirSync(this.incoming, { recursive: true, mode: 0o700 });
     this.folder = new FolderSync(this.incoming);
+  }
+
+  /** Whether the spool's file system has more free space than `reserveBytes`. */
+  async hasRoom(reserveBytes: number): Promise<boolean> {
+    const stats = await statfs(this.incoming);
+    return stats.bavail * stats.bsize > reserveBytes;
   }
 
   /**

@@ -187,3 +187,21 @@ t.test('a committed policy change is live for new connections while an open sess
   await open.command('DATA');
   t.match(await open.command(`Subject: old policy\r\n\r\n${'y'.repeat(3000)}\r\n.`), /^250 2\.0\.0 Ok: queued as/, 'and completes its message');
 });
+
+t.test('a spool below its free-space reserve refuses new mail with 452 4.3.1 and keeps what it holds', async (t) => {
+  const port = await freePort();
+  const { gateway, config, spool, mailLog } = await startGateway(t, fixture, { listeners: listenerConfig(port, { policies: [{ name: 'DEFAULT', ...defaults }] }) });
+  t.equal((await swaks({ port })).code, 0, 'with room, mail is taken');
+  const held = readdirSync(spool.incoming).filter((f) => f.endsWith('.msg'));
+  const full = structuredClone(config);
+  full.system.spoolReserveMegabytes = 1_000_000; // more than this disk has free: the spool counts as full
+  await gateway.apply(full);
+  const refused = await swaks({ port });
+  t.match(refused.output, /<\*\* +452 4\.3\.1 Insufficient system storage, try again later/);
+  t.match(mailLog(), /MAIL FROM refused: the spool is below its reserve of 1000000 MB free/);
+  t.same(
+    readdirSync(spool.incoming).filter((f) => f.endsWith('.msg')),
+    held,
+    'what was accepted is still there',
+  );
+});

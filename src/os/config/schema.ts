@@ -32,6 +32,8 @@ const system = z.strictObject({
   /** Console sessions end after this long without input: on the serial port (seed "Console Serial Port Timeout": 30 minutes), and over SSH or locally. */
   serialIdleTimeoutSeconds: z.number().int().min(5).max(86400).default(1800),
   sshIdleTimeoutSeconds: z.number().int().min(5).max(86400).default(1800),
+  /** Free space the spool keeps: below it new mail gets 452 4.3.1, and what is queued stays safe. */
+  spoolReserveMegabytes: z.number().int().min(1).max(1_000_000).default(512),
 });
 
 const user = z.strictObject({
