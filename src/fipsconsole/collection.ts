@@ -9,7 +9,7 @@ import type { ApplianceConfig } from '../os/config/schema.js';
 import { parseConfig } from '../os/config/validate.js';
 import type { ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
-import { applyAssignments, type FieldParsers, fieldHelp, objectSchemaAt } from './schema-fields.js';
+import { applyAssignments, type FieldParsers, fieldHelp, missingRequired, objectSchemaAt } from './schema-fields.js';
 
 type Item = Record<string, unknown>;
 
@@ -88,11 +88,21 @@ export function collectionCommand(spec: CollectionSpec) {
           if (items.some((i) => i[key] === name)) throw new UsageError(`a ${spec.label} "${name}" already exists; use edit`);
           const words = [...rest];
           const variant = spec.variant && words[0] && !words[0].includes('=') ? words.shift() : undefined;
-          editCandidate(ctx, (draft) => {
+          const build = (draft: ApplianceConfig, assignments: string[]) => {
             const item: Item = { ...(spec.template?.(name, draft, scope, variant) ?? {}), [key]: name, ...(variant ? { [spec.variant!]: variant } : {}) };
             const list = listAt(draft, path);
             list.push(item);
-            applyAssignments(item, objectSchemaAt([...path, list.length - 1], draft), words, spec.parsers);
+            const schema = objectSchemaAt([...path, list.length - 1], draft);
+            applyAssignments(item, schema, assignments, spec.parsers);
+            return { item, schema };
+          };
+          // Ask for what the schema requires and the command line did not give.
+          const trial = build(structuredClone(ctx.candidate.config), words);
+          for (const field of missingRequired(trial.schema, trial.item)) {
+            words.push(`${field.key}=${await ctx.ask(`${spec.label} ${name}: ${field.key} (${field.help})`)}`);
+          }
+          editCandidate(ctx, (draft) => {
+            build(draft, words);
           });
           ctx.print(`New ${spec.label} "${name}" added (pending until commit).`);
           return;

@@ -19,6 +19,11 @@ import { splitCommandLine, splitSequence } from './words.js';
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const maxLineLength = 4096;
 
+/** The words of a command line as the audit log keeps them: values of secret settings masked. */
+function maskSecrets(words: string[]): string[] {
+  return words.map((word) => word.replace(/^([A-Za-z]*(password|secret|passphrase|pin)[A-Za-z]*=).+$/i, '$1*****'));
+}
+
 /** Drops control characters and escape sequences a terminal could act on (tab stays a separator). */
 function withoutControlCharacters(line: string): string {
   return [...line].filter((c) => c === '\t' || (c >= ' ' && c !== '\u007f')).join('');
@@ -47,8 +52,13 @@ async function main(argv: string[]): Promise<number> {
     print: (text) => process.stdout.write(`${text}\n`),
     async ask(prompt, defaultValue) {
       if (oneShot.length && process.stdin.isTTY !== false && defaultValue !== undefined) return defaultValue;
-      const answer = (await lines().question(`${prompt}${defaultValue ? ` [${defaultValue}]` : ''}> `)).trim();
-      return answer || defaultValue || '';
+      try {
+        const answer = (await lines().question(`${prompt}${defaultValue ? ` [${defaultValue}]` : ''}> `)).trim();
+        return answer || defaultValue || '';
+      } catch (err) {
+        if (err instanceof InputClosed && oneShot.length) throw new UsageError(`${prompt} is missing; give it on the command line`);
+        throw err;
+      }
     },
     askSecret: (prompt) => lines().question(`${prompt}: `, { secret: true }),
     async commit(comment, confirmMinutes) {
@@ -63,7 +73,13 @@ async function main(argv: string[]): Promise<number> {
   const execute = async (words: string[]): Promise<boolean> => {
     const [name, ...args] = words;
     if (!name) return true;
-    runtime.logs.write('cli-audit', 'info', `User ${identity.user} (${identity.source} ${origin}) ran: ${[name, ...args].join(' ').slice(0, 500)}`);
+    runtime.logs.write(
+      'cli-audit',
+      'info',
+      `User ${identity.user} (${identity.source} ${origin}) ran: ${maskSecrets([name, ...args])
+        .join(' ')
+        .slice(0, 500)}`,
+    );
     const command = commands[name];
     try {
       if (!command) throw new UsageError(`unknown command "${name}"; type "help" for the list`);

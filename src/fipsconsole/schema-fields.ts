@@ -115,3 +115,10 @@ export function fieldHelp(objectSchema: AnySchema): string {
     .map(([key, field]) => `  ${key}: ${describe(field)}${['optional', 'default'].includes(field._zod.def.type) ? ' (or "default")' : ''}`)
     .join('\n');
 }
+
+/** Fields the schema requires that `item` does not have yet, with how to write each. */
+export function missingRequired(objectSchema: AnySchema, item: Record<string, unknown>): { key: string; help: string }[] {
+  return Object.entries(objectSchema.shape ?? {})
+    .filter(([key, field]) => item[key] === undefined && !['optional', 'default', 'prefault'].includes(field._zod.def.type))
+    .map(([key, field]) => ({ key, help: describe(field) }));
+}

@@ -75,7 +75,7 @@ t.test('wrong Officer passwords: two warn, the third wipes the HSM and ends the 
 t.test('settings commands: typed values, references followed on rename, deletes refused while used', async (t) => {
   const token = await blankToken(t);
   const session = await consoleSession(token, [
-    'ldapconfig server new corp hosts=ldap1.example.com,ldap2.example.com baseDn=dc=example,dc=com',
+    'ldapconfig server new corp hosts=ldap1.example.com,ldap2.example.com baseDn=dc=example,dc=com bindDn=cn=gw,dc=example,dc=com bindPassword=Bind-Secret-7',
     'ldapconfig query new auth smtp-auth server=corp queryString=(uid={u})',
     'smtpauthconfig new users ldap query=auth',
     'listenerconfig new Outgoing private port=2587 address=127.0.0.1 smtpAuthProfile=users',
@@ -98,6 +98,9 @@ t.test('settings commands: typed values, references followed on rename, deletes 
   t.match(session.output, /"server": "directory"/);
   t.match(session.output, /"verifyClientCertificate": true/);
   const committed = JSON.parse(readFileSync(join(token.root, 'config', 'committed.json'), 'utf8'));
+  const audit = readFileSync(join(token.root, 'logs', 'cli_logs', 'cli_logs.current'), 'utf8');
+  t.match(audit, /ran: ldapconfig server new corp hosts=\S+ baseDn=\S+ bindDn=\S+ bindPassword=\*\*\*\*\*/, 'the audit log masks the bind password');
+  t.notMatch(audit, /Bind-Secret-7/);
   t.same(committed.config.listeners[0].hostAccessTable[0].entries, ['10.0.0.0/8', '192.0.2.1-192.0.2.9']);
   t.same(committed.config.ldap.servers[0].hosts, ['ldap1.example.com', 'ldap2.example.com']);
 });

@@ -8,7 +8,7 @@ import { compiled, tempState } from '../helpers/state.js';
 const consoleJs = compiled('fipsconsole/console.js');
 
 function run(root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, [consoleJs, ...args], { env: { ...process.env, APPLIANCE_STATE_DIR: root, APPLIANCE_USER: 'admin', ...env }, encoding: 'utf8' });
+  return spawnSync(process.execPath, [consoleJs, ...args], { env: { ...process.env, APPLIANCE_STATE_DIR: root, APPLIANCE_USER: 'admin', ...env }, encoding: 'utf8', input: '' });
 }
 
 t.test('words: quotes group, nothing is expanded', async (t) => {
@@ -146,4 +146,14 @@ t.test('an idle session is closed after the configured time', async (t) => {
   t.match(output, /Idle timeout: closing the session/);
   t.ok(seconds >= 4.5 && seconds < 30, `closed after ${seconds.toFixed(1)} s`);
   t.match(readFileSync(join(root, 'logs', 'authentication', 'authentication.current'), 'utf8'), /User admin logout from 192\.0\.2\.8 via ssh/);
+});
+
+t.test('run interactively, a command asks for what is missing; run with arguments, it says what is missing', async (t) => {
+  const root = tempState(t);
+  const asked = await session(root, ['ldapconfig server new corp2', 'ldap.example.com', 'dc=example,dc=com', 'ldapconfig server show corp2', 'exit', 'y']);
+  t.match(asked.output, /LDAP server profile corp2: hosts \(a comma-separated list of text\)> /);
+  t.match(asked.output, /LDAP server profile corp2: baseDn \(text\)> /);
+  t.match(asked.output, /"hosts": \[\s+"ldap\.example\.com"\s+\]/);
+  const batch = run(root, ['ldapconfig server new corp3 baseDn=dc=example,dc=com']);
+  t.match(batch.stdout, /LDAP server profile corp3: hosts \(a comma-separated list of text\) is missing; give it on the command line/);
 });
