@@ -17,6 +17,7 @@ import { readUserPin } from '../hsm/pin.js';
 import { SessionPool } from '../hsm/pool.js';
 import type { Command, ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
+import { selfTestStatus } from './system-commands.js';
 
 /** Thrown when the session must end (third failed Officer password). */
 export class SessionMustClose extends Error {}
@@ -80,9 +81,10 @@ function consoleFile(ctx: ConsoleContext, name: string | undefined): string {
 const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleContext): Promise<void> | void }> = {
   status: {
     usage: 'status',
-    run(_args, ctx) {
+    async run(_args, ctx) {
       const hsmConfig = ctx.runtime.config.hsm;
       ctx.print(`FIPS management mode: ${ctx.session.fipsMode ? 'on' : 'off'}\nHSM: ${hsmConfig.device}, token "${hsmConfig.tokenLabel}", module ${hsmConfig.modulePath}`);
+      ctx.print(`Self-test: ${await selfTestStatus(ctx)}`);
     },
   },
   init: {

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireModule, findTokenSlot, releaseModule } from '../hsm/module.js';
+import { requestServiceAction, ServiceUnavailable } from '../os/service-requests.js';
 import type { Command, ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
 
@@ -20,6 +21,15 @@ function hsmState(ctx: ConsoleContext): string {
     }
   } catch (err) {
     return `${device}, token "${tokenLabel}": ${(err as Error).message}`;
+  }
+}
+
+/** The power-on self-test runs in the gateway service, which holds the HSM for TLS: ask it. */
+export async function selfTestStatus(ctx: ConsoleContext): Promise<string> {
+  try {
+    return String(await requestServiceAction(ctx.runtime.paths.run, 'gateway', 'hsm-status', {}, 5000));
+  } catch (err) {
+    return err instanceof ServiceUnavailable ? 'unknown (the gateway service is not running)' : (err as Error).message;
   }
 }
 
@@ -46,10 +56,10 @@ function powerCommand(action: 'reboot' | 'poweroff', summary: string): Command {
 
 export const systemCommands: Record<string, Command> = {
   version: {
-    summary: 'the firmware version and the HSM state',
+    summary: 'the firmware version, the HSM state and its power-on self-test',
     usage: '',
-    run(_args, ctx) {
-      ctx.print(`Appliance firmware ${ctx.version}\nNode.js ${process.version}\nHSM: ${hsmState(ctx)}`);
+    async run(_args, ctx) {
+      ctx.print(`Appliance firmware ${ctx.version}\nNode.js ${process.version}\nHSM: ${hsmState(ctx)}\nSelf-test: ${await selfTestStatus(ctx)}`);
     },
   },
   tail: {

@@ -66,6 +66,7 @@ await runService('gateway', {
     return describe();
   },
   actions: {
+    'hsm-status': () => hsm?.statusLine() ?? 'HSM not opened',
     'crl-status': () => crl?.status() ?? [],
     'crl-fetch': (payload) => {
       if (!crl) throw new Error('the CRL service is not running');

@@ -85,6 +85,7 @@ t.test('walkthrough: client certificate authentication, configured at the consol
   t.match(output, /Result: user jdoe/, 'and the user it finds');
 
   await startGatewayService(t);
+  t.match(await console(['version']), /Self-test: HSM ready \(token "appliance"\)/, 'version shows the power-on self-test passed in the gateway');
   const relayed = await swaks({ port, tls: 'starttls', cert: john, to: 'someone@elsewhere.example.net' });
   t.match(relayed.output, /<~ +250 2\.0\.0 Ok: queued as \d+/, 'a valid CAC relays without AUTH');
   t.notMatch(relayed.output, /~> AUTH/);
