@@ -1,0 +1,427 @@
+// Image smoke test: boots image/out under QEMU (TCG), waits on conditions (never fixed
+// sleeps), logs in on the serial console, checks the services, sends a message through
+// the forwarded SMTP port, checks the SSH host key is the HSM's, reboots, checks what
+// must persist, powers off. Run by scripts/test-image (not by tap: a first build and
+// two TCG boots take longer than the unit and integration suite should).
+//
+//   node test/image/smoke.ts ARTEFACT_DIR
+//
+// The serial console ttyS0 is the product's (getty, admin login, console). A second
+// serial port, ttyS1, carries systemd's debug shell (systemd.debug_shell=ttyS1 on the
+// kernel command line of this test only): the root shell the checks run through.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const repo = resolve(import.meta.dirname, '../..');
+const out = join(repo, 'image/out');
+const artefacts = resolve(process.argv[2] ?? join(out, 'smoke', new Date().toISOString().replace(/[:.]/g, '-')));
+mkdirSync(artefacts, { recursive: true });
+const stepLog = createWriteStream(join(artefacts, 'steps.log'));
+const t0 = Date.now();
+const elapsed = () => ((Date.now() - t0) / 1000).toFixed(1);
+const figures: Record<string, number | string> = {};
+let failures = 0;
+let checks = 0;
+
+function note(text: string): void {
+  const line = `[${elapsed()}s] ${text}`;
+  console.log(line);
+  stepLog.write(`${line}\n`);
+}
+function check(ok: boolean, what: string, detail = ''): void {
+  checks++;
+  if (!ok) failures++;
+  note(`${ok ? 'ok' : 'NOT OK'} ${checks} - ${what}${detail ? ` (${detail})` : ''}`);
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences
+const ansi = /\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r/g;
+
+/** A serial port of the guest through a unix socket: everything it prints is logged; waits are on patterns. */
+class SerialPort {
+  private buffer = '';
+  private consumed = 0;
+  private socket: Socket | undefined;
+  private readonly log;
+  private readonly decoder = new TextDecoder();
+  private waiters: (() => void)[] = [];
+
+  readonly path: string;
+
+  constructor(path: string, logFile: string) {
+    this.path = path;
+    this.log = createWriteStream(logFile);
+  }
+
+  async connect(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        this.socket = await new Promise<Socket>((ok, fail) => {
+          const s = connect(this.path, () => ok(s));
+          s.once('error', fail);
+        });
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 200)); // polling for QEMU's socket to appear
+      }
+    }
+    this.socket.on('data', (data: Buffer) => {
+      this.log.write(data);
+      this.buffer += this.decoder.decode(data, { stream: true }).replace(ansi, '');
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.socket.on('error', () => {});
+  }
+
+  send(text: string): void {
+    this.socket?.write(text);
+  }
+
+  /** Waits until the output after the last match contains `pattern`; returns the match and consumes up to it. */
+  async waitFor(pattern: RegExp, timeoutMs: number, what: string): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rest = this.buffer.slice(this.consumed);
+      const m = rest.match(pattern);
+      if (m && m.index !== undefined) {
+        this.consumed += m.index + m[0].length;
+        return m;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what} (${pattern}) on ${this.path}; last output: ${JSON.stringify(rest.slice(-400))}`);
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          r();
+        });
+      });
+    }
+  }
+
+  close(): void {
+    this.socket?.destroy();
+    this.log.end();
+  }
+}
+
+/** The root shell on ttyS1: runs one command, returns its output and exit status. */
+class RootShell {
+  private n = 0;
+  private readonly port: SerialPort;
+
+  constructor(port: SerialPort) {
+    this.port = port;
+  }
+
+  async ready(timeoutMs: number): Promise<void> {
+    // The debug shell starts early; a marker echoed back proves it reads commands.
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.port.send("printf '%s_%s\\n' __SHELL UP\n");
+      try {
+        await this.port.waitFor(/__SHELL_UP/, 5000, 'the debug shell');
+        this.port.send('stty -echo 2>/dev/null; export SYSTEMD_PAGER= SYSTEMD_COLORS=0 TERM=dumb PS1="# "\n');
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+    }
+  }
+
+  async run(command: string, timeoutMs = 60_000): Promise<{ status: number; output: string }> {
+    const n = ++this.n;
+    this.port.send(`printf '%s_%s\\n' __BEGIN ${n}; ${command}; printf '%s_%s %s\\n' __END ${n} $?\n`);
+    await this.port.waitFor(new RegExp(`__BEGIN_${n}\\n`), timeoutMs, `start of command ${n}`);
+    const m = await this.port.waitFor(new RegExp(`([\\s\\S]*?)__END_${n} (\\d+)\\n`), timeoutMs, `command ${n}: ${command}`);
+    return { status: Number(m[2]), output: (m[1] ?? '').trim() };
+  }
+}
+
+async function sh(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ ok: boolean; output: string }> {
+  try {
+    const r = await run(command, args, { env: { ...process.env, ...env }, timeout: 180_000, maxBuffer: 16 << 20 });
+    return { ok: true, output: r.stdout + r.stderr };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}${e.message}` };
+  }
+}
+
+const smtpPort = Number(process.env.SMOKE_SMTP_PORT ?? 20025 + (process.pid % 1000));
+const sshPort = smtpPort + 1000;
+const disk = join(artefacts, 'disk.qcow2');
+const factoryPassword = 'admin-factory';
+const newPassword = `Smoke-${Date.now().toString(36)}-pw`;
+let qemu: ChildProcess | undefined;
+let qemuExited: Promise<number | null> = Promise.resolve(null);
+
+function boot(label: string): { console: SerialPort; port1: SerialPort; shell: RootShell } {
+  const console0 = new SerialPort(join(artefacts, `${label}-s0.sock`), join(artefacts, `serial-ttyS0-${label}.log`));
+  const port1 = new SerialPort(join(artefacts, `${label}-s1.sock`), join(artefacts, `serial-ttyS1-${label}.log`));
+  const args = [
+    '--disk',
+    disk,
+    '--smtp-port',
+    String(smtpPort),
+    '--ssh-port',
+    String(sshPort),
+    '--serial',
+    `unix:${console0.path},server=on,wait=on`,
+    '--append',
+    'systemd.debug_shell=ttyS1',
+    '--',
+    '-serial',
+    `unix:${port1.path},server=on,wait=off`,
+    '-no-reboot',
+  ];
+  note(`boot (${label}): scripts/run-qemu ${args.join(' ')}`);
+  qemu = spawn(join(repo, 'scripts/run-qemu'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const qemuLog = createWriteStream(join(artefacts, `qemu-${label}.log`));
+  qemu.stdout?.pipe(qemuLog);
+  qemu.stderr?.pipe(qemuLog);
+  const child = qemu;
+  qemuExited = new Promise((r) => child.once('exit', (code) => r(code)));
+  return { console: console0, port1, shell: new RootShell(port1) };
+}
+
+async function waitUntilRunning(shell: RootShell, label: string, bootStart: number): Promise<void> {
+  await shell.ready(600_000);
+  const state = await shell.run('systemctl is-system-running --wait', 900_000);
+  figures[`${label}_host_seconds_to_boot_finished`] = Number(((Date.now() - bootStart) / 1000).toFixed(1));
+  check(state.output.endsWith('running'), `${label}: systemctl is-system-running says running`, state.output.split('\n').pop());
+  if (!state.output.endsWith('running')) {
+    note((await shell.run('systemctl --failed --no-legend; journalctl -b -p warning --no-pager | tail -n 60')).output);
+  }
+  const gw = await shell.run('systemctl show -p ActiveState -p SubState -p StatusText -p NRestarts -p ActiveEnterTimestampMonotonic appliance-gateway');
+  const props = Object.fromEntries(gw.output.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  // Type=notify: "active" is reached only once the service has sent READY=1.
+  check(props.ActiveState === 'active' && props.SubState === 'running', `${label}: gateway sent READY (active/running)`, props.StatusText);
+  check(/HSM ready/.test(props.StatusText ?? ''), `${label}: gateway status says the HSM is ready`);
+  check(props.NRestarts === '0', `${label}: gateway never restarted`, `NRestarts=${props.NRestarts}`);
+  const analyze = await shell.run('systemd-analyze; systemd-analyze blame | head -n 25; systemd-analyze critical-chain appliance-gateway.service');
+  writeFileSync(join(artefacts, `systemd-analyze-${label}.txt`), analyze.output);
+  const readyUs = Number(props.ActiveEnterTimestampMonotonic);
+  figures[`${label}_guest_seconds_to_gateway_ready`] = Number((readyUs / 1e6).toFixed(1));
+  note(`${label}: gateway READY at ${(readyUs / 1e6).toFixed(1)} s of guest uptime; ${((Date.now() - bootStart) / 1000).toFixed(1)} s of host time since QEMU started`);
+  for (const unit of ['appliance-system', 'appliance-ssh-agent', 'ssh', 'systemd-networkd', 'serial-getty@ttyS0']) {
+    const r = await shell.run(`systemctl is-active ${unit}`);
+    check(r.output === 'active', `${label}: ${unit} is active`, r.output);
+  }
+}
+
+async function serialLogin(console0: SerialPort, password: string, firstTime: boolean): Promise<void> {
+  console0.send('\n');
+  await console0.waitFor(/login: $/m, 300_000, 'the serial login prompt');
+  console0.send('admin\n');
+  await console0.waitFor(/Password: ?$/m, 60_000, 'the password prompt');
+  console0.send(`${password}\n`);
+  if (firstTime) {
+    await console0.waitFor(/You are required to change your password immediately/, 60_000, 'the forced password change');
+    await console0.waitFor(/Current password: ?$/m, 30_000, 'current password prompt');
+    console0.send(`${password}\n`);
+    await console0.waitFor(/New password: ?$/m, 30_000, 'new password prompt');
+    console0.send(`${newPassword}\n`);
+    await console0.waitFor(/Retype new password: ?$/m, 30_000, 'retype prompt');
+    console0.send(`${newPassword}\n`);
+  }
+  await console0.waitFor(/appliance console\. Type "help" for commands\.\n/, 120_000, 'the console banner');
+  await console0.waitFor(/> $/m, 60_000, 'the console prompt');
+}
+
+async function consoleCommand(console0: SerialPort, command: string): Promise<string> {
+  console0.send(`${command}\n`);
+  const m = await console0.waitFor(/([\s\S]*?)\n[^\n]*> $/m, 120_000, `console command ${command}`);
+  return m[1] ?? '';
+}
+
+async function sshConsole(command: string, password: string): Promise<{ ok: boolean; output: string }> {
+  const askpass = join(artefacts, 'askpass.sh');
+  writeFileSync(askpass, `#!/bin/sh\necho '${password}'\n`, { mode: 0o700 });
+  return sh(
+    'ssh',
+    [
+      '-p',
+      String(sshPort),
+      '-o',
+      `UserKnownHostsFile=${join(artefacts, 'known_hosts')}`,
+      '-o',
+      'StrictHostKeyChecking=accept-new',
+      '-o',
+      'PreferredAuthentications=password,keyboard-interactive',
+      '-o',
+      'PubkeyAuthentication=no',
+      '-o',
+      'ConnectTimeout=60',
+      'admin@127.0.0.1',
+      command,
+    ],
+    { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: 'none' },
+  );
+}
+
+async function guestFacts(shell: RootShell): Promise<Record<string, string>> {
+  const asAppliance = 'runuser -u appliance -- env SOFTHSM2_CONF=/var/lib/appliance/hsm/softhsm2.conf';
+  const facts: Record<string, string> = {};
+  facts.tlsCert = (
+    await shell.run(
+      `${asAppliance} pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label appliance --read-object --type cert --label default 2>/dev/null | openssl x509 -inform DER -noout -fingerprint -sha256`,
+    )
+  ).output;
+  facts.hsmObjects = (
+    await shell.run(`${asAppliance} pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label appliance --list-objects 2>/dev/null | grep -c 'Object;'`)
+  ).output;
+  facts.hostKey = (await shell.run('ssh-keygen -l -f /var/lib/appliance/ssh/ssh_host_ecdsa_key.pub')).output;
+  facts.spool = (await shell.run('find /var/lib/appliance/spool -type f ! -name "next-*" | sort | xargs -r sha256sum')).output;
+  facts.revision = (await shell.run('ls /var/lib/appliance/config/revisions | sort -n | tail -1')).output;
+  facts.adminShadow = (await shell.run('getent shadow admin | cut -d: -f3')).output;
+  facts.listener = (await shell.run('ss -ltnH sport = :25')).output;
+  return facts;
+}
+
+async function main(): Promise<void> {
+  note(`artefacts in ${artefacts}`);
+  for (const f of ['appliance.qcow2', 'vmlinuz', 'initrd.img', 'version']) {
+    if (!existsSync(join(out, f))) throw new Error(`image/out/${f} is missing: run scripts/build-image`);
+  }
+  const version = (await sh('cat', [join(out, 'version')])).output.trim();
+  figures.image_version = version;
+  // A fresh overlay on the built disk: the build stays pristine, first boot happens here.
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', join(out, 'appliance.qcow2'), disk]);
+
+  // ---- first boot
+  let bootStart = Date.now();
+  let { console: console0, port1, shell } = boot('boot1');
+  await console0.connect(60_000);
+  await port1.connect(60_000);
+  await waitUntilRunning(shell, 'boot1', bootStart);
+  const firstboot = await shell.run('journalctl -b -u appliance-firstboot --no-pager -o cat');
+  writeFileSync(join(artefacts, 'firstboot.log'), firstboot.output);
+  check(/SSH host key in the HSM/.test(firstboot.output), 'first boot put the SSH host key in the HSM');
+  check(/admin has the factory password/.test(firstboot.output), 'first boot set the factory admin password');
+  const security = await shell.run('systemd-analyze security --no-pager appliance-gateway.service | tail -n 1');
+  figures.gateway_security = security.output;
+  check(/OK|SAFE/.test(security.output), 'systemd-analyze security rates the gateway OK or better', security.output);
+  const before = await guestFacts(shell);
+  writeFileSync(join(artefacts, 'facts-boot1.json'), JSON.stringify(before, null, 2));
+  check(/:25\b/.test(before.listener ?? ''), 'the gateway listens on port 25', before.listener);
+
+  // ---- serial console: factory password must be changed, then the console runs
+  await serialLogin(console0, factoryPassword, true);
+  check(true, 'serial login with the factory password forced a password change and opened the console');
+  const versionOut = await consoleCommand(console0, 'version');
+  check(/Appliance firmware \S+/.test(versionOut), 'console "version" answers', versionOut.match(/Appliance firmware \S+/)?.[0]);
+  const statusOut = await consoleCommand(console0, 'status');
+  note(`console status: ${statusOut.trim().replace(/\n/g, ' | ')}`);
+  console0.send('exit\n');
+  await console0.waitFor(/login: $/m, 120_000, 'the login prompt after exit');
+  check(true, 'exit from the console returns to the login prompt');
+
+  // ---- SSH: the host key is the HSM's, the forced command is the console
+  const scan = await sh('ssh-keyscan', ['-p', String(sshPort), '-t', 'ecdsa', '127.0.0.1']);
+  const scanned = scan.output.split('\n').find((l) => l.includes('ecdsa-sha2-nistp256'));
+  const scannedKey = scanned?.split(' ').slice(1, 3).join(' ') ?? '';
+  const guestPub = (await shell.run('cat /var/lib/appliance/ssh/ssh_host_ecdsa_key.pub')).output.split(' ').slice(0, 2).join(' ');
+  check(scannedKey !== '' && scannedKey === guestPub, 'sshd presents the host key held in the HSM', scannedKey.slice(0, 40));
+  const sshOld = await sshConsole('version', factoryPassword);
+  check(!sshOld.ok, 'SSH refuses the old factory password');
+  const sshVersion = await sshConsole('version', newPassword);
+  writeFileSync(join(artefacts, 'ssh-version.log'), sshVersion.output);
+  check(sshVersion.ok, 'SSH login with the new password runs the console command', sshVersion.output.trim().split('\n')[0]);
+  const sshShell = await sshConsole('/bin/sh -c id', newPassword);
+  writeFileSync(join(artefacts, 'ssh-shell.log'), sshShell.output);
+  check(
+    !/uid=/.test(sshShell.output) && /unknown command/.test(sshShell.output),
+    'SSH gives no shell: the command goes to the console (ForceCommand)',
+    sshShell.output.match(/unknown command[^\n]*/)?.[0],
+  );
+
+  // ---- SMTP with STARTTLS through the forwarded port
+  const peerCert = join(artefacts, 'peer-cert.pem');
+  const swaks = await sh('swaks', [
+    '--server',
+    '127.0.0.1',
+    '--port',
+    String(smtpPort),
+    '--from',
+    'sender@example.org',
+    '--to',
+    'user@example.com',
+    '--header',
+    'Subject: image smoke test',
+    '--body',
+    `sent by test/image/smoke.ts at ${new Date().toISOString()}`,
+    '--tls',
+    '--tls-get-peer-cert',
+    peerCert,
+    '--timeout',
+    '120',
+  ]);
+  writeFileSync(join(artefacts, 'swaks.log'), swaks.output);
+  const queued = swaks.output.match(/<[-~] {2}250 .*queued as (\S+)/); // "<~": a reply read through TLS
+  check(swaks.ok && queued !== null, 'swaks: message accepted with STARTTLS', queued?.[0]);
+  const fp = (await sh('openssl', ['x509', '-in', peerCert, '-noout', '-fingerprint', '-sha256'])).output.trim();
+  check(fp !== '' && fp.toLowerCase() === (before.tlsCert ?? '').toLowerCase(), 'the TLS certificate is the one stored in the HSM', fp);
+  const spooled = await guestFacts(shell);
+  check(
+    (spooled.spool ?? '').split('\n').filter(Boolean).length > (before.spool ?? '').split('\n').filter(Boolean).length,
+    'the message is in the spool',
+    spooled.spool?.split('\n').pop(),
+  );
+
+  // ---- reboot: configuration, keys, password and queued message survive
+  await shell.run('sync');
+  shell.run('systemctl reboot').catch(() => {});
+  const code = await qemuExited; // -no-reboot: QEMU exits when the guest reboots
+  note(`QEMU exited (${code}) at the guest's reboot; starting it again on the same disk`);
+  console0.close();
+  port1.close();
+  bootStart = Date.now();
+  ({ console: console0, port1, shell } = boot('boot2'));
+  await console0.connect(60_000);
+  await port1.connect(60_000);
+  await waitUntilRunning(shell, 'boot2', bootStart);
+  const after = await guestFacts(shell);
+  writeFileSync(join(artefacts, 'facts-boot2.json'), JSON.stringify(after, null, 2));
+  check(after.revision === spooled.revision, 'the committed configuration survived', `revision ${after.revision}`);
+  check(after.tlsCert === spooled.tlsCert && after.hsmObjects === spooled.hsmObjects, 'the HSM keys and certificates survived', `${after.hsmObjects} objects`);
+  check(after.hostKey === spooled.hostKey, 'the SSH host key survived');
+  check(after.spool === spooled.spool, 'the queued message survived');
+  const firstboot2 = await shell.run('systemctl show -p ConditionResult appliance-firstboot');
+  check(firstboot2.output === 'ConditionResult=no', 'first boot did not run again');
+  const sshAfter = await sshConsole('version', newPassword);
+  check(sshAfter.ok, 'the changed admin password survived (SSH login)');
+  await serialLogin(console0, newPassword, false);
+  console0.send('exit\n');
+  await console0.waitFor(/login: $/m, 120_000, 'the login prompt after exit');
+  check(true, 'serial login with the changed password');
+
+  // ---- power off
+  shell.run('systemctl poweroff').catch(() => {});
+  const offCode = await qemuExited;
+  check(offCode === 0, 'the appliance powered off and QEMU exited cleanly', `exit ${offCode}`);
+  console0.close();
+  port1.close();
+}
+
+try {
+  await main();
+} catch (error) {
+  failures++;
+  note(`NOT OK - ${(error as Error).message}`);
+  qemu?.kill('SIGTERM');
+} finally {
+  figures.checks = checks;
+  figures.failures = failures;
+  figures.total_seconds = Number(elapsed());
+  writeFileSync(join(artefacts, 'summary.json'), `${JSON.stringify(figures, null, 2)}\n`);
+  note(`${checks - Math.min(failures, checks)} of ${checks} checks passed; ${failures} failure(s); artefacts in ${artefacts}`);
+  stepLog.end();
+}
+process.exit(failures === 0 ? 0 : 1);
