@@ -210,7 +210,7 @@ async function waitUntilRunning(shell: RootShell, label: string, bootStart: numb
   const readyUs = Number(props.ActiveEnterTimestampMonotonic);
   figures[`${label}_guest_seconds_to_gateway_ready`] = Number((readyUs / 1e6).toFixed(1));
   note(`${label}: gateway READY at ${(readyUs / 1e6).toFixed(1)} s of guest uptime; ${((Date.now() - bootStart) / 1000).toFixed(1)} s of host time since QEMU started`);
-  for (const unit of ['appliance-system', 'appliance-ssh-agent', 'ssh', 'systemd-networkd', 'serial-getty@ttyS0']) {
+  for (const unit of ['appliance-system', 'appliance-delivery', 'appliance-reboot.path', 'appliance-ssh-agent', 'ssh', 'systemd-networkd', 'serial-getty@ttyS0']) {
     const r = await shell.run(`systemctl is-active ${unit}`);
     check(r.output === 'active', `${label}: ${unit} is active`, r.output);
   }
@@ -341,6 +341,11 @@ async function main(): Promise<void> {
     'SSH gives no shell: the command goes to the console (ForceCommand)',
     sshShell.output.match(/unknown command[^\n]*/)?.[0],
   );
+
+  // ---- a route that cannot be reached (the guest has no network): the message must wait in the queue
+  const route = await sshConsole('smtproutes new example.com hosts=127.0.0.1:9:0; commit route for the smoke test', newPassword);
+  writeFileSync(join(artefacts, 'ssh-route.log'), route.output);
+  check(/Committed revision/.test(route.output), 'an SMTP route committed over SSH', route.output.match(/Committed revision \d+/)?.[0]);
 
   // ---- SMTP with STARTTLS through the forwarded port
   const peerCert = join(artefacts, 'peer-cert.pem');
