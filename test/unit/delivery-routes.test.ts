@@ -6,11 +6,15 @@ import { type NoRouteError, orderHosts, Router } from '../../src/mail/delivery/r
 import type { ApplianceConfig } from '../../src/os/config/schema.js';
 
 const routes = (over: Partial<ApplianceConfig['routes']> = {}): ApplianceConfig['routes'] => ({ smtpRoutes: [], defaultRoute: [], maxQueueHours: 72, ...over });
-const mx = (answers: Record<string, { exchange: string; priority: number }[] | string>) => ({
+const mx = (answers: Record<string, { exchange: string; priority: number }[] | string>, rootAnswers = true) => ({
   resolveMx: async (domain: string) => {
     const answer = answers[domain];
     if (typeof answer === 'string') throw Object.assign(new Error(answer), { code: answer });
     return answer ?? [];
+  },
+  resolveNs: async (_name: string) => {
+    if (!rootAnswers) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
+    return ['a.root-servers.net'];
   },
 });
 
@@ -78,4 +82,13 @@ t.test('MX lookup when no route matches', async (t) => {
   t.match(await failure('null.example'), { permanent: true, message: /null MX/ });
   t.match(await failure('gone.example'), { permanent: true, message: /does not exist/ });
   t.match(await failure('broken.example'), { permanent: false, message: /ESERVFAIL/ }, 'a DNS failure is temporary');
+});
+
+t.test('"not found" from a resolver that cannot even answer for the root only defers (network down)', async (t) => {
+  const router = new Router(routes(), mx({ 'example.com': 'ENOTFOUND' }, false));
+  const err = await router.resolve('example.com').then(
+    () => undefined,
+    (e: NoRouteError) => e,
+  );
+  t.match(err, { permanent: false, message: /does not exist/ });
 });

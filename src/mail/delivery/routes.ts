@@ -40,7 +40,7 @@ export function orderHosts(hosts: RouteHost[], random = Math.random): NextHop[] 
     .map(({ host, port }) => ({ host, port }));
 }
 
-export type MxResolver = Pick<typeof dns, 'resolveMx'>;
+export type MxResolver = Pick<typeof dns, 'resolveMx' | 'resolveNs'>;
 
 export class Router {
   constructor(
@@ -56,6 +56,14 @@ export class Router {
     return this.routes.smtpRoutes.filter((r) => clean(r.domain).startsWith('.') && d.endsWith(clean(r.domain))).sort((a, b) => b.domain.trim().length - a.domain.trim().length)[0];
   }
 
+  private async resolverWorks(): Promise<boolean> {
+    try {
+      return (await this.resolver.resolveNs('.')).length > 0;
+    } catch {
+      return false;
+    }
+  }
+
   async resolve(domain: string): Promise<Destination> {
     const d = clean(domain);
     const route = this.match(d);
@@ -66,7 +74,9 @@ export class Router {
       mx = await this.resolver.resolveMx(d);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTFOUND') throw new NoRouteError(`domain ${d} does not exist`, true);
+      // NXDOMAIN bounces, but only from a resolver that answers for the root: a resolver with no
+      // upstream (network down) can say "not found" for every name, and that must only defer.
+      if (code === 'ENOTFOUND') throw new NoRouteError(`domain ${d} does not exist`, await this.resolverWorks());
       if (code !== 'ENODATA') throw new NoRouteError(`MX lookup for ${d} failed: ${code ?? (err as Error).message}`, false);
       mx = [];
     }
