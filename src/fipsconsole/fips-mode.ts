@@ -69,6 +69,19 @@ async function officerFailure(ctx: ConsoleContext, result: OfficerProcessResult)
   throw new UsageError(`The FIPS Officer login failed: ${failed(result)}`);
 }
 
+/** FIPS Backup or Restore, run by the Officer's process with progress; a wrong password counts like a login. */
+async function backupOrRestore(command: 'backup' | 'restore', file: string | undefined, ctx: ConsoleContext): Promise<void> {
+  requireMode(ctx);
+  const path = consoleFile(ctx, file);
+  const password = await ctx.askSecret('FIPS Officer password');
+  const passphrase = await ctx.askSecret('Backup passphrase');
+  const result = await runOfficerProcess({ command, password, passphrase, file: path }, { onProgress: (p) => ctx.print(`  ${JSON.stringify(p)}`) });
+  if (!result.ok && ('zeroized' in result || 'remainingAttempts' in result)) await officerFailure(ctx, result);
+  const problem = failed(result);
+  if (problem) throw new UsageError(command === 'backup' ? `backup failed: ${problem}` : `restore failed, nothing was changed: ${problem}`);
+  ctx.print(command === 'backup' ? `Backup written to ${path}.` : `Restored from ${path}.`);
+}
+
 function requireMode(ctx: ConsoleContext): void {
   if (!ctx.session.fipsMode) throw new UsageError('this needs FIPS management mode: run "fipsconfig" first');
 }
@@ -190,29 +203,11 @@ const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleC
   },
   backup: {
     usage: 'backup FILE   (certificates and wrapped keys, as XML in the configuration folder)',
-    async run([file], ctx) {
-      requireMode(ctx);
-      const target = consoleFile(ctx, file);
-      const password = await ctx.askSecret('FIPS Officer password');
-      const passphrase = await ctx.askSecret('Backup passphrase');
-      const result = await runOfficerProcess({ command: 'backup', password, passphrase, file: target }, { onProgress: (p) => ctx.print(`  ${JSON.stringify(p)}`) });
-      const problem = failed(result);
-      if (problem) throw new UsageError(`backup failed: ${problem}`);
-      ctx.print(`Backup written to ${target}.`);
-    },
+    run: ([file], ctx) => backupOrRestore('backup', file, ctx),
   },
   restore: {
     usage: 'restore FILE',
-    async run([file], ctx) {
-      requireMode(ctx);
-      const source = consoleFile(ctx, file);
-      const password = await ctx.askSecret('FIPS Officer password');
-      const passphrase = await ctx.askSecret('Backup passphrase');
-      const result = await runOfficerProcess({ command: 'restore', password, passphrase, file: source }, { onProgress: (p) => ctx.print(`  ${JSON.stringify(p)}`) });
-      const problem = failed(result);
-      if (problem) throw new UsageError(`restore failed, nothing was changed: ${problem}`);
-      ctx.print(`Restored from ${source}.`);
-    },
+    run: ([file], ctx) => backupOrRestore('restore', file, ctx),
   },
   exit: {
     usage: 'exit   (leave FIPS management mode)',
