@@ -3,11 +3,11 @@
 //   console                 interactive, with a prompt showing host and pending changes
 //   console COMMAND ARGS…   one command line (also from SSH_ORIGINAL_COMMAND under
 //                           sshd's ForceCommand); ";" separates commands
-import { readFileSync } from 'node:fs';
 import { Candidate } from '../os/config/candidate.js';
 import { logLogin } from '../os/logging/subscriptions.js';
 import { openRuntime } from '../os/runtime.js';
 import { signalServicesToReload } from '../os/service.js';
+import { firmwareVersion } from '../os/version.js';
 import { type ConsoleContext, isUserError, UsageError } from './commands.js';
 import { closeCryptoUser, SessionMustClose } from './fips-mode.js';
 import { InputClosed, LineInput } from './line-input.js';
@@ -16,7 +16,6 @@ import { refusal, roleOf } from './roles.js';
 import { identifyConsoleUser } from './session.js';
 import { splitCommandLine, splitSequence } from './words.js';
 
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const maxLineLength = 4096;
 
 /** The words of a command line as the audit log keeps them: values of secret settings masked. */
@@ -48,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
     candidate,
     session: { user: identity.user, origin, fipsMode: false },
     configFilesDir: `${runtime.paths.root}/configuration`,
-    version,
+    version: firmwareVersion(),
     print: (text) => process.stdout.write(`${text}\n`),
     async ask(prompt, defaultValue) {
       if (oneShot.length && process.stdin.isTTY !== false && defaultValue !== undefined) return defaultValue;

@@ -4,7 +4,7 @@
 // while in the mode (seed "Committing Changes in AsyncOS 7.3"). The third wrong
 // password wipes the HSM, requests a reboot and ends the session (seed 75758).
 // Key and certificate work uses the crypto user's session pool in this process.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isKeyAlgorithm } from '../hsm/algorithms.js';
 import { HsmCertificates } from '../hsm/certificates.js';
@@ -17,6 +17,7 @@ import { readUserPin } from '../hsm/pin.js';
 import { SessionPool } from '../hsm/pool.js';
 import type { Command, ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
+import { askPastedPem } from './pem-input.js';
 import { selfTestStatus } from './system-commands.js';
 
 /** Thrown when the session must end (third failed Officer password). */
@@ -82,6 +83,25 @@ async function backupOrRestore(command: 'backup' | 'restore', file: string | und
   ctx.print(command === 'backup' ? `Backup written to ${path}.` : `Restored from ${path}.`);
 }
 
+/** Written at first boot when the image initialised the HSM with the factory Officer password. */
+function factoryMarker(ctx: ConsoleContext): string {
+  return hsmFiles(ctx.runtime.paths).officerPasswordIsFactory;
+}
+
+function passwordIsNoLongerFactory(ctx: ConsoleContext): void {
+  rmSync(factoryMarker(ctx), { force: true });
+}
+
+async function changeOfficerPassword(ctx: ConsoleContext, current: string, next: string, repeated: string): Promise<void> {
+  if (repeated !== next) throw new UsageError('the two new passwords differ; nothing was changed');
+  if (next === current) throw new UsageError('the new FIPS Officer password must differ from the current one; nothing was changed');
+  const result = await runOfficerProcess({ command: 'change-password', password: current, newPassword: next });
+  if (!result.ok) await officerFailure(ctx, result);
+  passwordIsNoLongerFactory(ctx);
+  ctx.runtime.logs.write('fips', 'info', `FIPS Officer password changed by ${ctx.session.user} (${ctx.session.origin})`);
+  ctx.print('The FIPS Officer password is changed. It cannot be retrieved: keep it safe.');
+}
+
 function requireMode(ctx: ConsoleContext): void {
   if (!ctx.session.fipsMode) throw new UsageError('this needs FIPS management mode: run "fipsconfig" first');
 }
@@ -108,6 +128,7 @@ const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleC
       const result = await runOfficerProcess({ command: 'initialise', password });
       const problem = failed(result);
       if (problem) throw new UsageError(`FIPS initialisation failed: ${problem}`);
+      passwordIsNoLongerFactory(ctx);
       closeCryptoUser();
       ctx.print('The HSM is initialised. Keep the FIPS Officer password safe: it cannot be retrieved.');
     },
@@ -118,10 +139,7 @@ const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleC
       requireMode(ctx);
       const current = await ctx.askSecret('Current FIPS Officer password');
       const next = await ctx.askSecret('New FIPS Officer password');
-      if ((await ctx.askSecret('Repeat the new password')) !== next) throw new UsageError('the two new passwords differ; nothing was changed');
-      const result = await runOfficerProcess({ command: 'change-password', password: current, newPassword: next });
-      if (!result.ok) await officerFailure(ctx, result);
-      ctx.print('The FIPS Officer password is changed. It cannot be retrieved: keep it safe.');
+      await changeOfficerPassword(ctx, current, next, await ctx.askSecret('Repeat the new password'));
     },
   },
   keys: {
@@ -159,11 +177,12 @@ const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleC
     },
   },
   import: {
-    usage: 'import LABEL FILE   (a PEM certificate and its chain, from the configuration folder)',
+    usage: 'import LABEL [FILE]   (a PEM certificate and its chain: pasted, or a file in the configuration folder)',
     async run([label, file], ctx) {
       requireMode(ctx);
       if (!label) throw new UsageError(`usage: fipsconfig ${actions.import!.usage}`);
-      const info = await hsm(ctx).certificates.import(label, readFileSync(consoleFile(ctx, file), 'utf8'));
+      const pem = file ? readFileSync(consoleFile(ctx, file), 'utf8') : await askPastedPem(ctx, `the certificate for key "${label}" and its chain`);
+      const info = await hsm(ctx).certificates.import(label, pem);
       ctx.print(`Certificate ${info.subject} imported next to key "${label}" (chain of ${info.chainLength}).`);
     },
   },
@@ -230,7 +249,12 @@ export const fipsconfig: Command = {
       return action.run(rest, ctx);
     }
     if (ctx.session.fipsMode) return actions.status!.run([], ctx);
-    await officerLogin(ctx, await ctx.askSecret('FIPS Officer password'));
+    const password = await ctx.askSecret('FIPS Officer password');
+    await officerLogin(ctx, password);
+    if (existsSync(factoryMarker(ctx))) {
+      ctx.print('The FIPS Officer password is still the factory one: set a new one now to enter FIPS management mode.');
+      await changeOfficerPassword(ctx, password, await ctx.askSecret('New FIPS Officer password'), await ctx.askSecret('Repeat the new password'));
+    }
     ctx.session.fipsMode = true;
     ctx.runtime.logs.write('fips', 'info', `FIPS Officer login by ${ctx.session.user} (${ctx.session.origin}) succeeded; FIPS management mode entered`);
     if (ctx.candidate.pending) {

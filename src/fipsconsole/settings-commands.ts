@@ -9,6 +9,7 @@ import { collectionCommand, editCandidate, inListener, settingsCommand } from '.
 import type { Command, ConsoleContext } from './commands.js';
 import { crlFetch, crlStatus } from './crl-commands.js';
 import { UsageError } from './errors.js';
+import { askPastedPem } from './pem-input.js';
 
 /** `COMMAND SUB …` where each SUB is its own command. */
 function withSubcommands(summary: string, subs: Record<string, { usage: string; run: Command['run'] }>, main?: { usage: string; run: Command['run'] }): Command {
@@ -78,22 +79,26 @@ function listenerTemplate(name: string, config: ApplianceConfig, _scope: string 
   };
 }
 
-/** Lets `pem=@FILE` name a PEM file in the configuration folder (a certificate does not fit on a command line). */
+/** Lets `pem=@FILE` name a PEM file in the configuration folder, and `pem=-` take a pasted one (a certificate does not fit on a command line). */
 function withPemFiles(inner: { usage: string; run: Command['run'] }): { usage: string; run: Command['run'] } {
   return {
-    usage: `${inner.usage}   (pem=@FILE reads a PEM file from the configuration folder)`,
-    run(args, ctx) {
-      const words = args.map((word) => {
-        if (!word.startsWith('pem=@')) return word;
-        const name = word.slice('pem=@'.length);
-        if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`"${name}" is not a file name in the configuration folder`);
-        try {
-          return `pem=${readFileSync(resolve(ctx.configFilesDir, name), 'utf8').trim()}`;
-        } catch {
-          throw new UsageError(`cannot read ${name} in the configuration folder`);
-        }
-      });
-      return inner.run(words, ctx);
+    usage: `${inner.usage}   (pem=@FILE reads a PEM file from the configuration folder; pem=- asks for it to be pasted)`,
+    async run(args, ctx) {
+      const words: string[] = [];
+      for (const word of args) words.push(word === 'pem=-' ? `pem=${(await askPastedPem(ctx, 'the certificate')).trim()}` : word);
+      return inner.run(
+        words.map((word) => {
+          if (!word.startsWith('pem=@')) return word;
+          const name = word.slice('pem=@'.length);
+          if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`"${name}" is not a file name in the configuration folder`);
+          try {
+            return `pem=${readFileSync(resolve(ctx.configFilesDir, name), 'utf8').trim()}`;
+          } catch {
+            throw new UsageError(`cannot read ${name} in the configuration folder`);
+          }
+        }),
+        ctx,
+      );
     },
   };
 }

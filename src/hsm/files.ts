@@ -13,6 +13,8 @@ export interface HsmFiles {
   userPin: string;
   /** Consecutive failed Officer logins, written before each attempt. */
   officerFailures: string;
+  /** Present while the Officer password is the image's factory one (first boot); the next Officer login must change it. */
+  officerPasswordIsFactory: string;
   /** Written when the HSM was zeroized and the appliance must reboot. */
   rebootRequest: string;
 }
@@ -24,6 +26,7 @@ export function hsmFiles(paths: Pick<StatePaths, 'hsm' | 'run'>): HsmFiles {
     tokens: join(paths.hsm, 'tokens'),
     userPin: join(paths.hsm, 'crypto-user.pin'),
     officerFailures: join(paths.hsm, 'officer-failures.json'),
+    officerPasswordIsFactory: join(paths.hsm, 'officer-password-is-factory'),
     rebootRequest: join(paths.run, 'reboot-request.json'),
   };
 }

@@ -1,10 +1,10 @@
 // FIPS management mode and the settings commands, driven as an administrator
 // drives them: the console process with its answers on standard input.
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { blankToken, officerPassword, pkcs11Tool, type TestToken } from '../helpers/softhsm.js';
+import { blankToken, officerPassword, pkcs11Tool, type TestToken, testCa } from '../helpers/softhsm.js';
 import { compiled } from '../helpers/state.js';
 
 const consoleJs = compiled('fipsconsole/console.js');
@@ -143,4 +143,80 @@ t.test('the Officer changes the Officer password; a wrong current one counts as 
   t.match(withNew.output, /FIPS management mode: on/, 'the new password opens the mode');
   const withOld = await consoleSession(token, ['fipsconfig', officerPassword, 'exit']);
   t.match(withOld.output, /Wrong FIPS Officer password/, 'the old one no longer does');
+});
+
+t.test('the factory Officer password must be changed before FIPS management mode opens', async (t) => {
+  const token = await blankToken(t);
+  await consoleSession(token, ['fipsconfig init', officerPassword, officerPassword, 'exit']);
+  writeFileSync(token.files.officerPasswordIsFactory, 'factory\n'); // what the image's first boot leaves
+  const next = 'Officer-Chosen-9';
+  const refused = await consoleSession(token, ['fipsconfig', officerPassword, next, 'Officer-Typo-9', 'fipsconfig status', 'exit']);
+  t.match(refused.output, /still the factory one: set a new one now/);
+  t.match(refused.output, /the two new passwords differ; nothing was changed/);
+  t.match(refused.output, /FIPS management mode: off/, 'without a new password the mode stays closed');
+  t.ok(existsSync(token.files.officerPasswordIsFactory), 'and the password is still marked as the factory one');
+  const same = await consoleSession(token, ['fipsconfig', officerPassword, officerPassword, officerPassword, 'fipsconfig status', 'exit']);
+  t.match(same.output, /must differ from the current one/, 'the factory password cannot be "changed" to itself');
+  const changed = await consoleSession(token, ['fipsconfig', officerPassword, next, next, 'fipsconfig status', 'exit']);
+  t.match(changed.output, /The FIPS Officer password is changed/);
+  t.match(changed.output, /FIPS management mode: on/);
+  t.notOk(existsSync(token.files.officerPasswordIsFactory), 'the factory mark is gone');
+  const again = await consoleSession(token, ['fipsconfig', next, 'fipsconfig status', 'exit']);
+  t.notMatch(again.output, /factory/, 'the next login is a plain one');
+  t.match(again.output, /FIPS management mode: on/);
+});
+
+t.test("a CSR made in the HSM, signed by a CA and pasted back, becomes the key's certificate; a bad paste changes nothing", async (t) => {
+  const token = await blankToken(t);
+  const csrSession = await consoleSession(token, [
+    'fipsconfig init',
+    officerPassword,
+    officerPassword,
+    'fipsconfig',
+    officerPassword,
+    'fipsconfig keygen mail-tls ec-p256',
+    'fipsconfig csr mail-tls mail.example.com',
+    'exit',
+  ]);
+  const csr = csrSession.output.match(/-----BEGIN CERTIFICATE REQUEST-----[\s\S]+?-----END CERTIFICATE REQUEST-----/)?.[0];
+  t.ok(csr, 'the console prints the CSR');
+  const ca = testCa(token, 'Site CA');
+  const certificate = ca.sign(csr ?? '');
+  const bad = await consoleSession(token, ['fipsconfig', officerPassword, 'fipsconfig import mail-tls', 'this is not a certificate', '.', 'fipsconfig certs', 'exit']);
+  t.match(bad.output, /Paste the certificate for key "mail-tls" and its chain in PEM format/);
+  t.match(bad.output, /is not the certificate for key "mail-tls" and its chain in PEM format[^\n]*nothing was changed/);
+  t.match(bad.output, /no certificates/, 'nothing was imported');
+  const good = await consoleSession(token, [
+    'fipsconfig',
+    officerPassword,
+    'fipsconfig import mail-tls',
+    ...certificate.trim().split('\n'),
+    '.',
+    'certconfig trust new site-ca pem=-',
+    ...ca.pem.trim().split('\n'),
+    '.',
+    'exit',
+  ]);
+  t.match(good.output, /Certificate [^\n]*mail\.example\.com[^\n]* imported next to key "mail-tls"/);
+  t.match(good.output, /Committed as revision \d+/, 'the pasted trusted CA was committed (FIPS mode commits)');
+  const fingerprint = (pem: string) => execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], { input: pem, encoding: 'utf8' });
+  const storedPem = execFileSync('openssl', ['x509', '-inform', 'DER'], {
+    input: execFileSync('pkcs11-tool', ['--module', '/usr/lib/softhsm/libsofthsm2.so', '--read-object', '--type', 'cert', '--label', 'mail-tls'], { env: token.env }),
+    encoding: 'utf8',
+  });
+  t.equal(fingerprint(storedPem), fingerprint(certificate), 'the HSM holds the CA-signed certificate');
+  const trusted = token.runtime.store.committed().config.certificates.trustStore.find((entry) => entry.name === 'site-ca');
+  t.equal(trusted && fingerprint(trusted.pem), fingerprint(ca.pem), 'the pasted CA is in the committed trust store');
+});
+
+t.test("version shows the image's firmware version, or says it is a development build", async (t) => {
+  const token = await blankToken(t);
+  const versionFile = join(token.root, 'appliance-version');
+  writeFileSync(versionFile, '0.1.0+202601010000\n');
+  const image = await consoleSession({ ...token, env: { ...token.env, APPLIANCE_VERSION_FILE: versionFile } }, [], ['version']);
+  t.match(image.output, /^Appliance firmware 0\.1\.0\+202601010000$/m);
+  t.match(image.output, /^HSM: softhsm2, token "appliance"/m);
+  t.match(image.output, /^Self-test: unknown \(the gateway service is not running\)$/m);
+  const development = await consoleSession({ ...token, env: { ...token.env, APPLIANCE_VERSION_FILE: join(token.root, 'no-such-file') } }, [], ['version']);
+  t.match(development.output, /^Appliance firmware \d+\.\d+\.\d+ \(development build, not an image\)$/m);
 });

@@ -20,7 +20,7 @@ const files = hsmFiles(runtime.paths);
 if (!existsSync(files.userPin)) {
   say(`FIPS initialisation of token "${runtime.config.hsm.tokenLabel}" with the factory Officer password`);
   officerFor(runtime).initialise(factoryOfficerPassword);
-  writeFileSync(join(files.dir, 'officer-password-is-factory'), 'The FIPS Officer password is the factory one; change it.\n', { mode: 0o600 });
+  writeFileSync(files.officerPasswordIsFactory, 'The FIPS Officer password is the factory one; change it.\n', { mode: 0o600 });
 }
 
 const hsm = await startHsmService(runtime, 1);
