@@ -2,11 +2,12 @@
 // listener, with its key in a SoftHSM2 token. Saves the full JSON report and a
 // summary to bench/results/, and fails when testssl finds anything rated HIGH or
 // CRITICAL, a protocol below TLS 1.2, or client-initiated renegotiation (seed 55972).
-// Usage (after `npm run build`): node bench/audit-tls.ts
+// Usage (after `npm run build`): node bench/audit-tls.ts [--json <file>]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { writeResult } from './result.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'audit-tls-'));
@@ -125,6 +126,30 @@ try {
   writeFileSync(join(results, 'testssl-smtp-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   console.log(JSON.stringify(summary, null, 2));
   const oldProtocols = ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1'].filter((p) => !/not offered/i.test(offered(p)));
+  const renegotiationOk = /not vulnerable/i.test(summary.clientRenegotiation);
+  writeResult(
+    'audit-tls',
+    [
+      {
+        name: 'testssl.sh on the STARTTLS listener: findings rated HIGH or CRITICAL',
+        unit: 'findings',
+        ours: bad.length,
+        target: '0',
+        met: bad.length === 0,
+        higherIsBetter: false,
+      },
+      {
+        name: 'testssl.sh: protocols below TLS 1.2 offered, client-initiated renegotiation',
+        unit: 'findings',
+        ours: oldProtocols.length + (renegotiationOk ? 0 : 1),
+        target: '0',
+        met: oldProtocols.length === 0 && renegotiationOk,
+        higherIsBetter: false,
+        note: 'reports: testssl-smtp.json, testssl-smtp-summary.json',
+      },
+    ],
+    summary,
+  );
   if (bad.length > 0 || oldProtocols.length > 0 || !/not vulnerable/i.test(summary.clientRenegotiation)) process.exitCode = 1;
 } finally {
   for (const stop of stops) stop();

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TestCa } from '../test/helpers/test-ca.ts';
+import { round, writeResult } from './result.ts';
 
 const dist = new URL('../dist/mail/crl/', import.meta.url);
 
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     child: { type: 'string' },
     ca: { type: 'string' },
     certificate: { type: 'string' },
+    json: { type: 'string' },
   },
 });
 
@@ -149,6 +151,49 @@ async function main(entries: number, runs: number, generator: 'openssl' | 'node'
       `lookup (serial in the index): ${median(ours.map((r) => r.lookupNs)).toFixed(0)} ns; check (certificate DER -> status): ${median(ours.map((r) => r.checkNs)).toFixed(0)} ns (target < 5 µs)`,
     );
     console.log(`runs: ${runs}; each load in a fresh node process, openssl peak RSS from /usr/bin/time`);
+    const peakOurs = median(ours.map((r) => r.peakRssMb));
+    const peakOpenssl = median(theirs.map((r) => r.peakRssMb));
+    const lookupNs = median(ours.map((r) => r.lookupNs));
+    const checkNs = median(ours.map((r) => r.checkNs));
+    const label = `CRL of ${entries.toLocaleString('en')} entries (${(size / 1048576).toFixed(0)} MB)`;
+    writeResult(
+      'crl',
+      [
+        {
+          name: `${label}: load time`,
+          unit: 's',
+          ours: round(load / 1000),
+          peer: round(opensslMs / 1000),
+          peerName: 'openssl crl -inform DER -noout',
+          ratio: round(load / opensslMs),
+          target: '<= 1.5',
+          met: load / opensslMs <= 1.5,
+          higherIsBetter: false,
+        },
+        {
+          name: `${label}: memory added by the load`,
+          unit: 'MB',
+          ours: round(added, 0),
+          peer: round(peakOpenssl, 0),
+          peerName: 'openssl peak RSS',
+          ratio: round(peakOurs / peakOpenssl),
+          target: '< 200 MB',
+          met: added < 200,
+          higherIsBetter: false,
+          note: `ratio of peak RSS, ours ${peakOurs.toFixed(0)} MB`,
+        },
+        {
+          name: 'revocation check, certificate DER -> status',
+          unit: 'µs',
+          ours: round(checkNs / 1000),
+          target: '< 5 µs',
+          met: checkNs < 5000,
+          higherIsBetter: false,
+          note: `serial lookup ${(lookupNs / 1000).toFixed(2)} µs`,
+        },
+      ],
+      { entries, megabytes: round(size / 1048576, 1), generator: how, runs, ours, openssl: theirs },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

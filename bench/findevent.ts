@@ -6,6 +6,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findEvents, logFiles } from '../dist/mail/findevent/findevent.js';
+import { round, writeResult } from './result.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -120,6 +121,24 @@ console.log(`findevent MID ${target}, indexed: ${oursMs.toFixed(0)} ms, ${ourLin
 console.log(`grep -F "MID ${target}": ${grepMs.toFixed(0)} ms, ${grepLines} lines (MID lines only)`);
 console.log(
   `ratio findevent/grep: ${(oursMs / grepMs).toFixed(3)} indexed (medians of ${runs}); ${(first.ms / grepMs).toFixed(2)} for the first lookup that builds the index; ${(statSync(paths[0] ?? dir).size / 1048576).toFixed(0)} MB per file`,
+);
+writeResult(
+  'findevent',
+  [
+    {
+      name: `findevent, one MID in ${totalMb} MB of mail logs (indexed)`,
+      unit: 'ms',
+      ours: round(oursMs, 0),
+      peer: round(grepMs, 0),
+      peerName: 'grep -F',
+      ratio: round(oursMs / grepMs, 3),
+      target: '< 1 (faster)',
+      met: oursMs < grepMs,
+      higherIsBetter: false,
+      note: `first lookup, which builds the index: ${(first.ms / 1000).toFixed(1)} s`,
+    },
+  ],
+  { megabytes: totalMb, fileMb, runs, files: paths.length, mid: target, ours, grep, ourLines, grepLines, firstMs: round(first.ms, 0) },
 );
 if (process.argv.includes('--keep')) console.log(`kept ${dir}`);
 else rmSync(root, { recursive: true, force: true });
