@@ -14,6 +14,7 @@ import { readUserPin, userPinFile } from './pin.js';
 import { SessionPool } from './pool.js';
 import { powerOnSelfTest } from './self-test.js';
 import { type HsmTlsOptions, tlsOptionsFor } from './tls-options.js';
+import type { TokenProbeTarget } from './token-probe.js';
 
 export type HsmStatus = { state: 'ready' } | { state: 'error'; reason: string };
 
@@ -90,6 +91,22 @@ export class HsmService {
 
   async tlsOptionsFor(label: string): Promise<HsmTlsOptions> {
     return tlsOptionsFor(this.use().certificates, label, { tokenLabel: this.options.config.tokenLabel, pinFile: this.pinFile });
+  }
+
+  /** False once this process's PKCS#11 calls on the token fail (card pulled, token files gone). */
+  tokenPresent(): boolean {
+    if (!this.ready) return false;
+    try {
+      this.ready.pool.lib.C_GetTokenInfo(this.ready.pool.slot);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** What a fresh process needs to open the token (token-probe.ts). */
+  get probeTarget(): TokenProbeTarget {
+    return { modulePath: this.options.config.modulePath, tokenLabel: this.options.config.tokenLabel, pinFile: this.pinFile };
   }
 
   close(): void {

@@ -7,11 +7,14 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 import { join } from 'node:path';
 import { startHsmService } from '../hsm/context.js';
 import type { HsmService } from '../hsm/service.js';
+import { probeToken } from '../hsm/token-probe.js';
+import type { Runtime } from '../os/runtime.js';
 import { runService } from '../os/service.js';
 import { LdapSmtpAuthenticator } from './auth/authenticator.js';
 import { AuthReportStore, authReportPath } from './auth/report-store.js';
 import { CrlService } from './crl/crl-service.js';
 import { Gateway } from './gateway.js';
+import { HsmWatch } from './hsm-watch.js';
 import { IdCounter } from './id-counter.js';
 import { Spool } from './spool.js';
 
@@ -20,6 +23,37 @@ let gateway: Gateway | undefined;
 let authenticator: LdapSmtpAuthenticator | undefined;
 let report: AuthReportStore | undefined;
 let crl: CrlService | undefined;
+let watch: HsmWatch | undefined;
+
+async function stopAll(): Promise<void> {
+  watch?.stop();
+  crl?.stop();
+  await gateway?.close();
+  report?.close();
+  hsm?.close();
+}
+
+/** After the HSM came back: a new process image gets a fresh PKCS#11 module and OpenSSL engine, under the same pid. */
+async function restartInPlace(runtime: Runtime): Promise<void> {
+  await stopAll();
+  runtime.close();
+  process.execve?.(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)]);
+  process.exit(75); // no execve: systemd's Restart=on-failure starts the service again
+}
+
+function watchHsm(runtime: Runtime): HsmWatch | undefined {
+  const service = hsm;
+  if (service?.status().state !== 'ready') return undefined;
+  const hsmWatch = new HsmWatch({
+    present: () => service.tokenPresent(),
+    probe: () => probeToken(service.probeTarget),
+    restart: () => restartInPlace(runtime),
+    alerts: runtime.alerts,
+    logs: runtime.logs,
+  });
+  hsmWatch.start();
+  return hsmWatch;
+}
 
 const describe = () => [hsm?.statusLine() ?? 'HSM not opened', ...(gateway?.status() ?? [])].join('; ');
 
@@ -38,10 +72,13 @@ await runService('gateway', {
         return hsm.tlsOptionsFor(label);
       },
     });
+    const spool = new Spool(runtime.paths.spool);
+    const halfWritten = spool.removeTemporaries();
+    if (halfWritten.length > 0) runtime.logs.write('mail', 'info', `removed ${halfWritten.length} half-written spool files a stop cut off (never acknowledged)`);
     gateway = new Gateway({
       logs: runtime.logs,
       logger: runtime.logger,
-      spool: new Spool(runtime.paths.spool),
+      spool,
       icids: new IdCounter(join(runtime.paths.spool, 'next-icid')),
       mids: new IdCounter(join(runtime.paths.spool, 'next-mid')),
       tlsMaterial: (label) => {
@@ -50,7 +87,10 @@ await runService('gateway', {
       },
       revocation: () => ({ checker: runtime.config.crl.enabled ? crl?.revocationChecker() : undefined, whenUnknown: runtime.config.crl.whenIssuerHasNoCrl }),
       authenticator,
+      tlsKeysAvailable: () => watch?.available ?? true,
+      tlsHandshakeFailed: (err) => watch?.handshakeFailed(err),
     });
+    watch = watchHsm(runtime);
     await gateway.apply(runtime.config);
     return describe();
   },
@@ -59,6 +99,8 @@ await runService('gateway', {
       // The HSM was not usable at start (not yet initialised, token missing): try again.
       hsm.close();
       hsm = await startHsmService(runtime);
+      watch?.stop();
+      watch = watchHsm(runtime);
     }
     crl?.reconfigure(runtime.config);
     authenticator?.apply(runtime.config);
@@ -73,10 +115,5 @@ await runService('gateway', {
       return crl.fetchNow(String(payload.source));
     },
   },
-  async stop() {
-    crl?.stop();
-    await gateway?.close();
-    report?.close();
-    hsm?.close();
-  },
+  stop: stopAll,
 });

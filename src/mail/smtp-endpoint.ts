@@ -40,6 +40,10 @@ export interface GatewayDependencies {
   revocation(): RevocationPolicy;
   /** SMTP session authentication (LDAP profiles); without it AUTH answers 454 and certificates log in nobody. */
   authenticator?: SmtpAuthenticator;
+  /** False while the HSM holding the TLS keys is gone (hsm-watch.ts): STARTTLS answers 454. */
+  tlsKeysAvailable?(): boolean;
+  /** A connection's TLS handshake failed. */
+  tlsHandshakeFailed?(err: Error): void;
 }
 
 export interface ConnectionState extends ConnectionPolicyView {
@@ -143,7 +147,10 @@ export class SmtpEndpoint {
       onData: (stream, session, callback) => void this.onData(stream, session).then((message) => callback(null, message), callback),
       onClose: (session) => this.onClose(session),
     } as ConstructorParameters<typeof SMTPServer>[0]);
-    this.server.on('error', (err) => deps.logger.warn({ err, listener: listener.name }, 'SMTP connection error'));
+    this.server.on('error', (err) => {
+      deps.logger.warn({ err, listener: listener.name }, 'SMTP connection error');
+      deps.tlsHandshakeFailed?.(err);
+    });
   }
 
   /** Builds the endpoint; a listener whose certificate cannot be used still serves mail without TLS and says so. */
@@ -167,6 +174,7 @@ export class SmtpEndpoint {
   }
 
   get tlsStatus(): string {
+    if (!this.tlsProblem && this.deps.tlsKeysAvailable?.() === false) return 'TLS unavailable: the HSM token is gone';
     return this.tlsProblem ? `TLS unavailable: ${this.tlsProblem}` : 'TLS ready';
   }
 
@@ -188,7 +196,19 @@ export class SmtpEndpoint {
       log(`ICID ${icid} close`);
       return;
     }
-    const state: ConnectionState = { icid, senderGroup, policy, messages: 0, tls: policy.tls, requireTlsForSmtpAuth: policy.requireTlsForSmtpAuth, tlsAvailable: !this.tlsProblem };
+    const tlsUsable = () => !this.tlsProblem && this.deps.tlsKeysAvailable?.() !== false;
+    const state: ConnectionState = {
+      icid,
+      senderGroup,
+      policy,
+      messages: 0,
+      tls: policy.tls,
+      requireTlsForSmtpAuth: policy.requireTlsForSmtpAuth,
+      // Asked at STARTTLS time: the HSM may have gone since the connection opened.
+      get tlsAvailable() {
+        return tlsUsable();
+      },
+    };
     this.pending.set(String(icid), state);
     socket.once('close', () => this.pending.delete(String(icid))); // a client gone before smtp-server's greeting
 
