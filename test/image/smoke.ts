@@ -1,16 +1,19 @@
 // Image smoke test: boots image/out under QEMU (TCG), waits on conditions (never fixed
-// sleeps), logs in on the serial console, checks the services, sends a message through
-// the forwarded SMTP port, checks the SSH host key is the HSM's, reboots, checks what
-// must persist, powers off. Run by scripts/test-image (not by tap: a first build and
-// two TCG boots take longer than the unit and integration suite should).
+// sleeps), logs in on the serial console (forced change of the factory password), runs
+// a FIPS management flow there (the factory Officer password changed, a key and CSR made
+// in the HSM, signed by a test CA, pasted back, assigned to the listener with client
+// certificates required), sends a message with a client certificate through the
+// forwarded SMTP port and checks the handshake used the imported certificate, checks the
+// SSH host key is the HSM's and audits sshd (ssh-audit), reboots, checks what must
+// persist, powers off. Run by scripts/test-image, which scripts/test runs after tap.
 //
 //   node test/image/smoke.ts ARTEFACT_DIR
 //
 // The serial console ttyS0 is the product's (getty, admin login, console). A second
 // serial port, ttyS1, carries systemd's debug shell (systemd.debug_shell=ttyS1 on the
 // kernel command line of this test only): the root shell the checks run through.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -159,6 +162,8 @@ const sshPort = smtpPort + 1000;
 const disk = join(artefacts, 'disk.qcow2');
 const factoryPassword = 'admin-factory';
 const newPassword = `Smoke-${Date.now().toString(36)}-pw`;
+const factoryOfficerPassword = 'Factory-Officer-1'; // image/README.md
+const newOfficerPassword = `Officer-${Date.now().toString(36)}-9`;
 let qemu: ChildProcess | undefined;
 let qemuExited: Promise<number | null> = Promise.resolve(null);
 
@@ -266,23 +271,147 @@ async function sshConsole(command: string, password: string): Promise<{ ok: bool
   );
 }
 
-async function guestFacts(shell: RootShell): Promise<Record<string, string>> {
+async function guestFacts(shell: RootShell, certificateLabel: string): Promise<Record<string, string>> {
   const asAppliance = 'runuser -u appliance -- env SOFTHSM2_CONF=/var/lib/appliance/hsm/softhsm2.conf';
   const facts: Record<string, string> = {};
   facts.tlsCert = (
     await shell.run(
-      `${asAppliance} pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label appliance --read-object --type cert --label default 2>/dev/null | openssl x509 -inform DER -noout -fingerprint -sha256`,
+      `${asAppliance} pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label appliance --read-object --type cert --label ${certificateLabel} 2>/dev/null | openssl x509 -inform DER -noout -fingerprint -sha256`,
     )
   ).output;
   facts.hsmObjects = (
     await shell.run(`${asAppliance} pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label appliance --list-objects 2>/dev/null | grep -c 'Object;'`)
   ).output;
-  facts.hostKey = (await shell.run('ssh-keygen -l -f /var/lib/appliance/ssh/ssh_host_ecdsa_key.pub')).output;
+  facts.hostKey = (await shell.run('ssh-keygen -l -f /var/lib/appliance/ssh/ssh_host_rsa_key.pub')).output;
   facts.spool = (await shell.run('find /var/lib/appliance/spool -type f ! -name "next-*" | sort | xargs -r sha256sum')).output;
   facts.revision = (await shell.run('ls /var/lib/appliance/config/revisions | sort -n | tail -1')).output;
   facts.adminShadow = (await shell.run('getent shadow admin | cut -d: -f3')).output;
   facts.listener = (await shell.run('ss -ltnH sport = :25')).output;
   return facts;
+}
+
+/** The site's CA, made with the openssl CLI on the host: it signs the appliance's CSR and the sender's client certificate. */
+function testCa(): { dir: string; cert: string; clientCert: string; clientKey: string; sign(csrPem: string): string } {
+  const dir = join(artefacts, 'ca');
+  mkdirSync(dir, { recursive: true });
+  const cert = join(dir, 'ca.pem');
+  const key = join(dir, 'ca.key');
+  const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', key, '-out', cert, '-days', '30', '-subj', '/CN=Smoke Test CA', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  const issue = (csr: string, out: string, extensions: string) => {
+    writeFileSync(join(dir, 'ext.cnf'), `${extensions}\n`);
+    openssl(['x509', '-req', '-in', csr, '-CA', cert, '-CAkey', key, '-CAcreateserial', '-days', '10', '-extfile', 'ext.cnf', '-out', out]);
+    return readFileSync(out, 'utf8');
+  };
+  const clientKey = join(dir, 'client.key');
+  const clientCert = join(dir, 'client.pem');
+  openssl(['req', '-new', ...ec, '-keyout', clientKey, '-out', 'client.csr', '-subj', '/CN=Smoke Sender/emailAddress=sender@example.org']);
+  issue('client.csr', clientCert, 'extendedKeyUsage=clientAuth\nsubjectAltName=email:sender@example.org');
+  return {
+    dir,
+    cert,
+    clientCert,
+    clientKey,
+    sign(csrPem) {
+      writeFileSync(join(dir, 'server.csr'), csrPem);
+      return issue('server.csr', join(dir, 'server.pem'), 'extendedKeyUsage=serverAuth\nsubjectAltName=DNS:mail.example.com');
+    },
+  };
+}
+
+/** Answers a prompt of the console once it is shown. */
+async function answer(console0: SerialPort, prompt: RegExp, text: string, what: string): Promise<void> {
+  await console0.waitFor(prompt, 120_000, what);
+  console0.send(`${text}\n`);
+}
+
+/** Pastes PEM text at the console's paste prompt, line by line, ended by "."; returns what the command printed then. */
+async function paste(console0: SerialPort, command: string, pem: string): Promise<string> {
+  console0.send(`${command}\n`);
+  await console0.waitFor(/Paste [^\n]* in PEM format, then a line holding only "\."/, 120_000, `the paste prompt of ${command}`);
+  for (const line of [...pem.trim().split('\n'), '.']) await answer(console0, /> $/m, line, 'the paste continuation prompt');
+  const m = await console0.waitFor(/([\s\S]*?)\n[^\n]*> $/m, 120_000, `the end of ${command}`);
+  return m[1] ?? '';
+}
+
+/**
+ * The FIPS Officer's first session: the factory Officer password opens the mode only once a
+ * new one is set; a key and CSR made in the HSM; the CA's certificate pasted back; the CA
+ * trusted; the listener given the key and told to require client certificates.
+ */
+async function fipsFlow(console0: SerialPort, ca: ReturnType<typeof testCa>): Promise<{ serverFingerprint: string; revision: number }> {
+  console0.send('fipsconfig\n');
+  await answer(console0, /FIPS Officer password: $/m, factoryOfficerPassword, 'the FIPS Officer password prompt');
+  await console0.waitFor(/still the factory one: set a new one now/, 120_000, 'the forced Officer password change');
+  await answer(console0, /New FIPS Officer password: $/m, newOfficerPassword, 'the new Officer password prompt');
+  await answer(console0, /Repeat the new password: $/m, newOfficerPassword, 'the repeat prompt');
+  await console0.waitFor(/The FIPS Officer password is changed[\s\S]*FIPS management mode\. Every change accepted here is committed at once/, 120_000, 'FIPS management mode');
+  await console0.waitFor(/> $/m, 60_000, 'the console prompt');
+  check(true, 'FIPS Officer login with the factory password forced a new Officer password, then FIPS management mode opened');
+  const keygen = await consoleCommand(console0, 'fipsconfig keygen smoke-tls ec-p256');
+  check(/Key pair "smoke-tls" \(ec-p256\) generated in the HSM/.test(keygen), 'FIPS mode: a key generated in the HSM', keygen.trim().split('\n').pop());
+  const csrOut = await consoleCommand(console0, 'fipsconfig csr smoke-tls mail.example.com');
+  const csr = csrOut.match(/-----BEGIN CERTIFICATE REQUEST-----[\s\S]+?-----END CERTIFICATE REQUEST-----/)?.[0]?.replace(/\n+/g, '\n');
+  check(csr !== undefined, 'FIPS mode: its CSR printed on the console');
+  const signed = ca.sign(`${csr ?? ''}\n`);
+  const serverFingerprint = execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], { input: signed, encoding: 'utf8' }).trim();
+  const imported = await paste(console0, 'fipsconfig import smoke-tls', signed);
+  check(
+    /Certificate [^\n]*mail\.example\.com[^\n]* imported next to key "smoke-tls"/.test(imported),
+    'FIPS mode: the CA-signed certificate pasted and imported',
+    imported.match(/Certificate [^\n]*/)?.[0],
+  );
+  const trusted = await paste(console0, 'certconfig trust new smoke-ca pem=-', readFileSync(ca.cert, 'utf8'));
+  check(/Committed as revision \d+/.test(trusted), 'FIPS mode: the test CA trusted (committed at once)', trusted.match(/Committed as revision \d+/)?.[0]);
+  const listener = await consoleCommand(console0, 'listenerconfig edit IncomingMail certificate=smoke-tls');
+  check(/Committed as revision \d+/.test(listener), 'FIPS mode: the listener uses the imported certificate', listener.match(/Committed as revision \d+/)?.[0]);
+  const policy = await consoleCommand(console0, 'listenerconfig policy IncomingMail edit ACCEPTED tls=required verifyClientCertificate=yes');
+  const revision = Number(policy.match(/Committed as revision (\d+)/)?.[1] ?? 0);
+  check(revision > 0, 'FIPS mode: the policy requires TLS and a valid client certificate', `revision ${revision}`);
+  const left = await consoleCommand(console0, 'fipsconfig exit');
+  check(/Left FIPS management mode/.test(left), 'FIPS management mode left');
+  return { serverFingerprint, revision };
+}
+
+/** Waits until the gateway has reloaded the given revision (or a later one): the commit told it to. */
+async function waitForGatewayRevision(shell: RootShell, revision: number): Promise<void> {
+  const result = await shell.run(
+    `for i in $(seq 600); do r=$(journalctl -u appliance-gateway -o cat --no-pager | grep -o '"revision":[0-9]*,[^}]*gateway reloaded' | tail -n 1 | grep -o '[0-9]*' | head -n 1); [ "\${r:-0}" -ge ${revision} ] && break; sleep 0.5; done; echo "\${r:-none}"`,
+    360_000,
+  );
+  check(Number(result.output) >= revision, `the gateway reloaded revision ${revision}`, `last reloaded ${result.output}`);
+}
+
+async function swaks(label: string, extra: string[]): Promise<{ ok: boolean; output: string }> {
+  const result = await sh('swaks', [
+    '--server',
+    '127.0.0.1',
+    '--port',
+    String(smtpPort),
+    '--from',
+    'sender@example.org',
+    '--to',
+    'user@example.com',
+    '--header',
+    `Subject: image smoke test (${label})`,
+    '--body',
+    `sent by test/image/smoke.ts at ${new Date().toISOString()}`,
+    '--tls',
+    '--timeout',
+    '120',
+    ...extra,
+  ]);
+  writeFileSync(join(artefacts, `swaks-${label}.log`), result.output);
+  return result;
+}
+
+/** ssh-audit (Debian's package) against the forwarded sshd: no failures; the report goes with the artefacts and bench/results. */
+async function auditSsh(): Promise<void> {
+  const audit = await sh('ssh-audit', ['--no-colors', '--port', String(sshPort), '127.0.0.1']);
+  writeFileSync(join(artefacts, 'ssh-audit.txt'), audit.output);
+  const failed = audit.output.split('\n').filter((l) => /\(fail\)|\[fail\]|-- \[fail\]/.test(l));
+  check(audit.output.includes('# general') && failed.length === 0, "ssh-audit: no failures against the image's sshd", failed.slice(0, 3).join(' | ') || 'clean');
 }
 
 async function main(): Promise<void> {
@@ -308,7 +437,7 @@ async function main(): Promise<void> {
   const security = await shell.run('systemd-analyze security --no-pager appliance-gateway.service | tail -n 1');
   figures.gateway_security = security.output;
   check(/OK|SAFE/.test(security.output), 'systemd-analyze security rates the gateway OK or better', security.output);
-  const before = await guestFacts(shell);
+  const before = await guestFacts(shell, 'default');
   writeFileSync(join(artefacts, 'facts-boot1.json'), JSON.stringify(before, null, 2));
   check(/:25\b/.test(before.listener ?? ''), 'the gateway listens on port 25', before.listener);
 
@@ -316,18 +445,27 @@ async function main(): Promise<void> {
   await serialLogin(console0, factoryPassword, true);
   check(true, 'serial login with the factory password forced a password change and opened the console');
   const versionOut = await consoleCommand(console0, 'version');
-  check(/Appliance firmware \S+/.test(versionOut), 'console "version" answers', versionOut.match(/Appliance firmware \S+/)?.[0]);
+  check(versionOut.includes(`Appliance firmware ${version}`), 'console "version" shows the image version', versionOut.match(/Appliance firmware [^\n]*/)?.[0]);
+  check(
+    /HSM: softhsm2, token "appliance" initialised/.test(versionOut) && /Self-test: passed/i.test(versionOut),
+    'and the HSM and its self-test status',
+    versionOut.match(/Self-test: [^\n]*/)?.[0],
+  );
   const statusOut = await consoleCommand(console0, 'status');
   note(`console status: ${statusOut.trim().replace(/\n/g, ' | ')}`);
+
+  // ---- FIPS management flow on the serial console
+  const ca = testCa();
+  const fips = await fipsFlow(console0, ca);
   console0.send('exit\n');
   await console0.waitFor(/login: $/m, 120_000, 'the login prompt after exit');
   check(true, 'exit from the console returns to the login prompt');
 
   // ---- SSH: the host key is the HSM's, the forced command is the console
-  const scan = await sh('ssh-keyscan', ['-p', String(sshPort), '-t', 'ecdsa', '127.0.0.1']);
-  const scanned = scan.output.split('\n').find((l) => l.includes('ecdsa-sha2-nistp256'));
+  const scan = await sh('ssh-keyscan', ['-p', String(sshPort), '-t', 'rsa', '127.0.0.1']);
+  const scanned = scan.output.split('\n').find((l) => l.includes('ssh-rsa'));
   const scannedKey = scanned?.split(' ').slice(1, 3).join(' ') ?? '';
-  const guestPub = (await shell.run('cat /var/lib/appliance/ssh/ssh_host_ecdsa_key.pub')).output.split(' ').slice(0, 2).join(' ');
+  const guestPub = (await shell.run('cat /var/lib/appliance/ssh/ssh_host_rsa_key.pub')).output.split(' ').slice(0, 2).join(' ');
   check(scannedKey !== '' && scannedKey === guestPub, 'sshd presents the host key held in the HSM', scannedKey.slice(0, 40));
   const sshOld = await sshConsole('version', factoryPassword);
   check(!sshOld.ok, 'SSH refuses the old factory password');
@@ -341,39 +479,36 @@ async function main(): Promise<void> {
     'SSH gives no shell: the command goes to the console (ForceCommand)',
     sshShell.output.match(/unknown command[^\n]*/)?.[0],
   );
+  await auditSsh();
 
   // ---- a route that cannot be reached (the guest has no network): the message must wait in the queue
   const route = await sshConsole('smtproutes new example.com hosts=127.0.0.1:9:0; commit route for the smoke test', newPassword);
   writeFileSync(join(artefacts, 'ssh-route.log'), route.output);
-  check(/Committed revision/.test(route.output), 'an SMTP route committed over SSH', route.output.match(/Committed revision \d+/)?.[0]);
+  const routeRevision = Number(route.output.match(/Committed revision (\d+)/)?.[1] ?? 0);
+  check(routeRevision > fips.revision, 'an SMTP route committed over SSH', `revision ${routeRevision}`);
+  await waitForGatewayRevision(shell, routeRevision);
 
-  // ---- SMTP with STARTTLS through the forwarded port
+  // ---- SMTP with STARTTLS and a client certificate through the forwarded port
+  const withoutCertificate = await swaks('no-cert', []);
+  check(
+    /<~\* {2}554 5\.7\.1 A valid client certificate is required/.test(withoutCertificate.output),
+    'without a client certificate the listener refuses (554 5.7.1)',
+    withoutCertificate.output.match(/<~\* {2}5\d\d [^\n]*/)?.[0],
+  );
   const peerCert = join(artefacts, 'peer-cert.pem');
-  const swaks = await sh('swaks', [
-    '--server',
-    '127.0.0.1',
-    '--port',
-    String(smtpPort),
-    '--from',
-    'sender@example.org',
-    '--to',
-    'user@example.com',
-    '--header',
-    'Subject: image smoke test',
-    '--body',
-    `sent by test/image/smoke.ts at ${new Date().toISOString()}`,
-    '--tls',
-    '--tls-get-peer-cert',
-    peerCert,
-    '--timeout',
-    '120',
-  ]);
-  writeFileSync(join(artefacts, 'swaks.log'), swaks.output);
-  const queued = swaks.output.match(/<[-~] {2}250 .*queued as (\S+)/); // "<~": a reply read through TLS
-  check(swaks.ok && queued !== null, 'swaks: message accepted with STARTTLS', queued?.[0]);
+  const sent = await swaks('client-cert', ['--tls-cert', ca.clientCert, '--tls-key', ca.clientKey, '--tls-get-peer-cert', peerCert]);
+  const queued = sent.output.match(/<[-~] {2}250 .*queued as (\S+)/); // "<~": a reply read through TLS
+  check(sent.ok && queued !== null, 'swaks with a client certificate: message accepted over STARTTLS', queued?.[0]);
   const fp = (await sh('openssl', ['x509', '-in', peerCert, '-noout', '-fingerprint', '-sha256'])).output.trim();
-  check(fp !== '' && fp.toLowerCase() === (before.tlsCert ?? '').toLowerCase(), 'the TLS certificate is the one stored in the HSM', fp);
-  const spooled = await guestFacts(shell);
+  const spooled = await guestFacts(shell, 'smoke-tls');
+  check(fp !== '' && fp === fips.serverFingerprint, 'the server presented the certificate signed by the test CA and imported on the console', fp);
+  check(fp.toLowerCase() === (spooled.tlsCert ?? '').toLowerCase(), 'which is the certificate the HSM holds next to key "smoke-tls"');
+  const verdict = (await shell.run('grep -h "client certificate subject" /var/lib/appliance/logs/mail_logs/*.current | tail -n 1')).output;
+  check(
+    /subject "[^"]*CN=Smoke Sender[^"]*" issuer "[^"]*CN=Smoke Test CA[^"]*" .*verdict valid/.test(verdict),
+    'the gateway verified the client certificate against the pasted CA',
+    verdict,
+  );
   check(
     (spooled.spool ?? '').split('\n').filter(Boolean).length > (before.spool ?? '').split('\n').filter(Boolean).length,
     'the message is in the spool',
@@ -392,7 +527,7 @@ async function main(): Promise<void> {
   await console0.connect(60_000);
   await port1.connect(60_000);
   await waitUntilRunning(shell, 'boot2', bootStart);
-  const after = await guestFacts(shell);
+  const after = await guestFacts(shell, 'smoke-tls');
   writeFileSync(join(artefacts, 'facts-boot2.json'), JSON.stringify(after, null, 2));
   check(after.revision === spooled.revision, 'the committed configuration survived', `revision ${after.revision}`);
   check(after.tlsCert === spooled.tlsCert && after.hsmObjects === spooled.hsmObjects, 'the HSM keys and certificates survived', `${after.hsmObjects} objects`);
@@ -403,9 +538,15 @@ async function main(): Promise<void> {
   const sshAfter = await sshConsole('version', newPassword);
   check(sshAfter.ok, 'the changed admin password survived (SSH login)');
   await serialLogin(console0, newPassword, false);
+  check(true, 'serial login with the changed password');
+  console0.send('fipsconfig\n');
+  await answer(console0, /FIPS Officer password: $/m, newOfficerPassword, 'the FIPS Officer password prompt');
+  const officer = await console0.waitFor(/([\s\S]*?)FIPS management mode\. Every change accepted here/, 120_000, 'FIPS management mode');
+  check(!/factory/.test(officer[1] ?? ''), 'the changed FIPS Officer password survived: FIPS mode opens with no factory prompt');
+  const certs = await consoleCommand(console0, 'fipsconfig certs');
+  check(/smoke-tls {2}[^\n]*mail\.example\.com/.test(certs), 'the imported certificate is listed after the reboot', certs.match(/smoke-tls[^\n]*/)?.[0]);
   console0.send('exit\n');
   await console0.waitFor(/login: $/m, 120_000, 'the login prompt after exit');
-  check(true, 'serial login with the changed password');
 
   // ---- power off
   shell.run('systemctl poweroff').catch(() => {});

@@ -33,8 +33,10 @@ if (!labels.has('default')) {
   await hsm.certificates.selfSign('default', { subject: { commonName: hostname, organization: 'Appliance default certificate' }, dnsNames: [hostname], days: 3650 });
 }
 if (!labels.has('ssh-host')) {
-  say('generating the SSH host key (EC P-256) in the HSM');
-  await hsm.keys.generate({ label: 'ssh-host', algorithm: 'ec-p256' });
+  // RSA-3072: OpenSSH reaches PKCS#11 keys only as RSA or NIST ECDSA, and audits (ssh-audit)
+  // fail the NIST curves; Ed25519 is not offered through PKCS#11.
+  say('generating the SSH host key (RSA 3072) in the HSM');
+  await hsm.keys.generate({ label: 'ssh-host', algorithm: 'rsa-3072' });
 }
 const pub = await hsm.keys.publicKey('ssh-host');
 writeFileSync(join(runtime.paths.root, 'ssh', 'ssh_host_key.pem'), pub.export({ type: 'spki', format: 'pem' }), { mode: 0o640 });
