@@ -4,7 +4,7 @@
 // streamed to a temporary file (never held whole in memory), fsynced, renamed
 // into place, and the folder fsynced; only then is `250` sent. The renamed file
 // is the mark of a complete message: a crash before it leaves only a temporary.
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
 import { open, rename, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -60,6 +60,16 @@ class FolderSync {
   }
 }
 
+function drainedOrClosed(out: WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done).off('close', done);
+      resolve();
+    };
+    out.on('drain', done).on('close', done);
+  });
+}
+
 export class Spool {
   readonly incoming: string;
   private readonly folder: FolderSync;
@@ -68,6 +78,16 @@ export class Spool {
     this.incoming = join(spoolDir, 'incoming');
     mkdirSync(this.incoming, { recursive: true, mode: 0o700 });
     this.folder = new FolderSync(this.incoming);
+  }
+
+  /**
+   * Removes what a crash left half-written: no client was told 250 for it, so
+   * the client sends it again. Call at start, before any session is open.
+   */
+  removeTemporaries(): string[] {
+    const left = readdirSync(this.incoming).filter((f) => /^\.\d+\.tmp$/.test(f));
+    for (const file of left) rmSync(join(this.incoming, file), { force: true });
+    return left;
   }
 
   /** Whether the spool's file system has more free space than `reserveBytes`. */
@@ -84,6 +104,10 @@ export class Spool {
   async accept(header: string, body: Readable, envelope: Envelope, maxBytes: number): Promise<SpoolResult> {
     const temporary = join(this.incoming, `.${envelope.mid}.tmp`);
     const out = createWriteStream(temporary, { mode: 0o600, flush: true });
+    let failed: Error | undefined;
+    out.on('error', (err) => {
+      failed ??= err;
+    });
     out.write(`${JSON.stringify(envelope)}\n${header}`);
     let bytes = 0;
     let tooBig = false;
@@ -91,8 +115,11 @@ export class Spool {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         bytes += chunk.length;
         if (bytes > maxBytes) tooBig = true;
-        if (!tooBig && !out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+        // After a write error (a full disk) the rest is read and dropped too: the client gets its 4xx after the final dot.
+        if (tooBig || failed) continue;
+        if (!out.write(chunk)) await drainedOrClosed(out);
       }
+      if (failed) throw failed;
       out.end();
       await finished(out); // `flush` fsyncs the file before it closes
       if (tooBig) {
