@@ -49,8 +49,8 @@ const policies = (connection: 'relay' | 'accept', smtpAuth: 'required' | 'prefer
   },
 ];
 const listeners = [
-  ...listenerConfig(relayPort, { name: 'RelayNeedsAuth', smtpAuthProfile: 'ldap-auth', policies: policies('relay', 'required') }),
-  ...listenerConfig(acceptPort, { name: 'AuthToRelay', smtpAuthProfile: 'ldap-auth', policies: policies('accept', 'preferred') }),
+  ...(listenerConfig(relayPort, { name: 'RelayNeedsAuth', smtpAuthProfile: 'ldap-auth', policies: policies('relay', 'required') }) ?? []),
+  ...(listenerConfig(acceptPort, { name: 'AuthToRelay', smtpAuthProfile: 'ldap-auth', policies: policies('accept', 'preferred') }) ?? []),
 ];
 await startGateway(
   t,
