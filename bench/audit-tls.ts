@@ -132,6 +132,7 @@ try {
     [
       {
         name: 'testssl.sh on the STARTTLS listener: findings rated HIGH or CRITICAL',
+        short: 'testssl HIGH',
         unit: 'findings',
         ours: bad.length,
         target: '0',
@@ -140,6 +141,7 @@ try {
       },
       {
         name: 'testssl.sh: protocols below TLS 1.2 offered, client-initiated renegotiation',
+        short: 'testssl old',
         unit: 'findings',
         ours: oldProtocols.length + (renegotiationOk ? 0 : 1),
         target: '0',

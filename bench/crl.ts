@@ -161,6 +161,7 @@ async function main(entries: number, runs: number, generator: 'openssl' | 'node'
       [
         {
           name: `${label}: load time`,
+          short: 'CRL load time',
           unit: 's',
           ours: round(load / 1000),
           peer: round(opensslMs / 1000),
@@ -172,6 +173,7 @@ async function main(entries: number, runs: number, generator: 'openssl' | 'node'
         },
         {
           name: `${label}: memory added by the load`,
+          short: 'CRL peak RSS',
           unit: 'MB',
           ours: round(added, 0),
           peer: round(peakOpenssl, 0),
@@ -184,6 +186,7 @@ async function main(entries: number, runs: number, generator: 'openssl' | 'node'
         },
         {
           name: 'revocation check, certificate DER -> status',
+          short: 'CRL check',
           unit: 'µs',
           ours: round(checkNs / 1000),
           target: '< 5 µs',

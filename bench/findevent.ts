@@ -127,6 +127,7 @@ writeResult(
   [
     {
       name: `findevent, one MID in ${totalMb} MB of mail logs (indexed)`,
+      short: 'findevent',
       unit: 'ms',
       ours: round(oursMs, 0),
       peer: round(grepMs, 0),

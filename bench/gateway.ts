@@ -311,6 +311,7 @@ try {
     [
       {
         name: `SMTP plain, ${messageBytes / 1024} KB messages accepted and fsynced, ${parallel} sessions (smtp-source)`,
+        short: 'SMTP plain',
         unit: 'msg/s',
         ours: round(plainOurs, 0),
         peer: round(plainPeer, 0),
@@ -322,6 +323,7 @@ try {
       },
       {
         name: `SMTP STARTTLS + client certificate, ${perTlsConnection} messages per connection, ${parallel} in parallel`,
+        short: 'SMTP STARTTLS+cert',
         unit: 'msg/s',
         ours: round(tlsOurs, 0),
         peer: round(tlsPeer, 0),
@@ -334,6 +336,7 @@ try {
       },
       {
         name: `memory with ${sessionCount} concurrent SMTP sessions (half mid-DATA)`,
+        short: `RSS ${sessionCount} sessions`,
         unit: 'MB',
         ours: mb(gatewaySessionsKb),
         peer: mb(postfixDuring.pssKb),
@@ -345,6 +348,7 @@ try {
       },
       {
         name: `${big.messages} messages of 2 MB over ${parallel} connections: gateway RSS growth`,
+        short: '2 MB msgs RSS',
         unit: 'MB',
         ours: mb(peak - baseline),
         target: '< 50 MB',

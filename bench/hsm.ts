@@ -104,6 +104,7 @@ try {
     [
       {
         name: `HSM signatures through the session pool, ${values.algorithm}`,
+        short: `HSM pool ${values.algorithm === 'ec-p256' ? 'EC' : 'RSA'}`,
         unit: 'sig/s',
         ours: round(poolRate, 0),
         peer: round(rawRate, 0),

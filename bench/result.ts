@@ -8,6 +8,8 @@ import { loadavg } from 'node:os';
 export interface ResultRow {
   /** What is measured, e.g. "SMTP plain, 2 KB messages accepted and fsynced". */
   name: string;
+  /** A few words for the chart's axis, e.g. "SMTP plain". */
+  short?: string;
   unit: string;
   ours: number;
   /** The peer's figure in the same run, when there is one. */

@@ -136,6 +136,7 @@ try {
     };
     rows.push({
       name: `TLS full handshakes, ${algorithm} key in SoftHSM2 vs PEM key (same node:tls server)`,
+      short: `TLS hs ${algorithm === 'ec-p256' ? 'EC' : 'RSA'}`,
       unit: 'hs/s',
       ours: round(ours, 0),
       peer: round(peer, 0),
