@@ -26,6 +26,7 @@ await runService('delivery', {
       alertOutbox: join(runtime.paths.root, 'alerts', 'outbox'),
       config: () => runtime.config,
       logs: runtime.logs,
+      alerts: runtime.alerts,
       sign: (label, data) => {
         if (!hsm) throw new Error('the HSM is not open: no DKIM profile was configured at start');
         return hsm.sign(label, data);

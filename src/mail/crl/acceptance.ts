@@ -7,7 +7,8 @@ import type { HeldCrl } from './revocation-index.js';
 import type { ScannedCrl } from './scan.js';
 import { signatureVerifies } from './signature.js';
 
-export type Verdict = { accepted: true; anchor: TrustAnchor } | { accepted: false; reason: string };
+/** `damaged`: the bytes themselves are wrong (a signature that fails), not the trust store or the dates. */
+export type Verdict = { accepted: true; anchor: TrustAnchor } | { accepted: false; reason: string; damaged?: true };
 
 export interface JudgeOptions {
   now: Date;
@@ -33,7 +34,7 @@ export function judgeCrl(crl: ScannedCrl, anchors: TrustAnchor[], options: Judge
   } catch (error) {
     return refuse((error as Error).message);
   }
-  if (!anchor) return refuse(`its signature does not verify with the trust store certificate "${signers[0]!.name}" (${issuer})`);
+  if (!anchor) return { accepted: false, reason: `its signature does not verify with the trust store certificate "${signers[0]!.name}" (${issuer})`, damaged: true };
   if (options.checkFreshness === false) return { accepted: true, anchor };
   const now = options.now.getTime();
   if (crl.thisUpdate.getTime() > now) return refuse(`its thisUpdate ${crl.thisUpdate.toISOString()} is in the future`);

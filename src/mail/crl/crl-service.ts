@@ -8,6 +8,7 @@ import type { LogLevel } from '../../os/logging/subscriptions.js';
 import { judgeCrl } from './acceptance.js';
 import { type TrustAnchor, trustAnchors } from './certificate.js';
 import { crlDer } from './decode.js';
+import { CrlFormatError } from './der.js';
 import { fetchCrlBody } from './fetch.js';
 import { describeName } from './names.js';
 import { type HeldCrl, issuerKey, type PeerCertificate, RevocationIndex, type RevocationStatus } from './revocation-index.js';
@@ -195,8 +196,15 @@ export class CrlService {
     for (const { source, path } of this.saved.savedCrls()) {
       if (!sources.has(source)) continue;
       try {
-        const crl = scanCrl(this.saved.readCrl(path));
+        let crl: ScannedCrl;
+        try {
+          crl = scanCrl(this.saved.readCrl(path));
+        } catch (error) {
+          if (error instanceof CrlFormatError) this.setAsideDamaged(source, path, error.message);
+          throw error;
+        }
         const verdict = judgeCrl(crl, this.anchors, { now: this.now(), heldFor: (a) => this.heldFor(a), checkFreshness: false });
+        if (!verdict.accepted && verdict.damaged) this.setAsideDamaged(source, path, verdict.reason);
         if (!verdict.accepted) throw new Error(verdict.reason);
         const held = this.heldFor(verdict.anchor);
         if (held && held.crlNumber !== undefined && crl.crlNumber !== undefined && held.crlNumber > crl.crlNumber) continue;
@@ -207,6 +215,23 @@ export class CrlService {
         this.log('warning', `CRL source ${source}: the saved CRL ${path} was not loaded: ${(error as Error).message}`);
       }
     }
+  }
+
+  /** A saved CRL whose bytes are wrong would fail every start: it goes to corrupt/, an alert says so, and the source is downloaded again. */
+  private setAsideDamaged(source: string, path: string, reason: string): void {
+    let where: string;
+    try {
+      where = `it was moved to ${this.saved.setAside(source, path)}`;
+    } catch (error) {
+      where = `it could not be moved aside: ${(error as Error).message}`;
+    }
+    this.log('warning', `CRL source ${source}: the saved CRL ${path} is damaged (${reason}); ${where}`);
+    this.options.alerts.raise({
+      severity: 'warning',
+      class: 'crl',
+      subject: `CRL source ${source}: the saved CRL was damaged and was set aside`,
+      detail: `${path}: ${reason}; ${where}. Until a new CRL is downloaded, none is held for this source.`,
+    });
   }
 
   private heldFor(anchor: TrustAnchor): HeldCrl | undefined {

@@ -1,7 +1,7 @@
 // What the CRL service keeps on disk under statePaths().crl: each source's last
 // accepted CRL (crls/<source>.crl, DER) and its status (status/<source>.json),
 // both replaced durably so a crash leaves the old file or the new one.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurably } from '../../os/atomic-file.js';
 
@@ -36,6 +36,15 @@ export class SavedState {
     return readdirSync(dir)
       .filter((f) => f.endsWith('.crl') && !f.startsWith('.'))
       .map((f) => ({ source: f.slice(0, -'.crl'.length), path: join(dir, f) }));
+  }
+
+  /** Moves a damaged saved CRL to corrupt/, for the administrator to look at; returns where it went. */
+  setAside(source: string, path: string): string {
+    const corrupt = join(this.dir, 'corrupt');
+    mkdirSync(corrupt, { recursive: true, mode: 0o700 });
+    const target = join(corrupt, `${source}-${new Date().toISOString().replace(/[:.]/g, '')}.crl`);
+    renameSync(path, target);
+    return target;
   }
 
   readCrl(path: string): Buffer {

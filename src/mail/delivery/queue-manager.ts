@@ -6,6 +6,7 @@
 // commands of other processes leave requests in requests/ that it applies.
 import { type FSWatcher, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { join } from 'node:path';
+import type { Alert } from '../../os/alerts.js';
 import type { ApplianceConfig } from '../../os/config/schema.js';
 import type { LogSubscriptions } from '../../os/logging/subscriptions.js';
 import type { IdCounter } from '../id-counter.js';
@@ -42,6 +43,8 @@ export interface DeliveryOptions {
   /** Messages held by the manager at once (metadata only; contents are read per attempt). */
   maxActive?: number;
   timeouts?: { connectMs: number; greetingMs: number; socketMs: number };
+  /** Where the administrator hears of a message set aside as corrupt. */
+  alerts?: { raise(alert: Alert): unknown };
 }
 
 class Slots {
@@ -170,8 +173,14 @@ export class QueueManager {
       .catch((err) => {
         if (err instanceof CorruptQueueFile) {
           // Postfix's corrupt/ queue: kept for the administrator, never retried, never lost.
-          this.store.quarantine(mid, 'active');
+          const where = this.store.quarantine(mid, 'active');
           this.log(`MID ${mid} moved to the corrupt queue: ${reason(err)}`, 'warning');
+          this.options.alerts?.raise({
+            severity: 'warning',
+            class: 'mail',
+            subject: `MID ${mid}: a spool file could not be read and was set aside`,
+            detail: `${reason(err)}; it was moved to ${where} and will not be delivered.`,
+          });
           return;
         }
         // An error of ours (the HSM refusing to sign, a full disk): retried like a temporary failure.

@@ -113,13 +113,15 @@ export class QueueStore {
     rmSync(join(this.statusDir, `${mid}.json`), { force: true });
   }
 
-  /** Moves an unreadable message out of the queue into corrupt/, where nothing touches it. */
-  quarantine(mid: number, state: QueueState): void {
+  /** Moves an unreadable message out of the queue into corrupt/, where nothing touches it; returns where it went. */
+  quarantine(mid: number, state: QueueState): string {
+    const target = join(this.root, 'corrupt', `${mid}.msg`);
     mkdirSync(join(this.root, 'corrupt'), { recursive: true, mode: 0o700 });
     try {
-      renameSync(this.path(state, mid), join(this.root, 'corrupt', `${mid}.msg`));
+      renameSync(this.path(state, mid), target);
     } catch {}
     rmSync(join(this.statusDir, `${mid}.json`), { force: true });
+    return target;
   }
 
   /** Removes status files whose message is gone (a crash between the two unlinks). */

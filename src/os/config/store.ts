@@ -9,7 +9,7 @@
 // are durable (see atomic-file.ts). committed.json is the truth: a revision
 // file numbered above it is the remains of a commit that died, and is ignored.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { writeFileDurably } from '../atomic-file.js';
 import { withFileLock } from '../file-lock.js';
@@ -50,6 +50,8 @@ export interface CommitRequest extends CommitAuthor {
 
 export class CommitConflictError extends Error {}
 
+const firstLines = (err: unknown) => (err as Error).message.split('\n').slice(0, 2).join(' ');
+
 const sectionsOf = (c: ApplianceConfig) => Object.keys(c) as (keyof ApplianceConfig)[];
 
 export class ConfigStore {
@@ -89,32 +91,41 @@ export class ConfigStore {
       try {
         this.committed();
       } catch (err) {
-        const restored = this.restoreNewestValidRevision(factory);
-        onRecovered(`${this.committedPath} was unusable (${(err as Error).message.split('\n').slice(0, 2).join(' ')}) and was set aside`, restored.meta);
+        const { revision, setAside } = this.restoreNewestValidRevision(factory);
+        const alsoSetAside = setAside.length > 0 ? `; unusable revision files were set aside too: ${setAside.join(', ')}` : '';
+        onRecovered(`${this.committedPath} was unusable (${firstLines(err)}) and was set aside${alsoSetAside}`, revision.meta);
       }
     });
     return this.committed();
   }
 
-  private restoreNewestValidRevision(factory: unknown): Revision {
+  /** Unreadable revisions passed over on the way go to unusable/ (kept for the administrator, and out of `history`). */
+  private restoreNewestValidRevision(factory: unknown): { revision: Revision; setAside: string[] } {
     renameSync(this.committedPath, `${this.committedPath}.unusable-${Date.now()}`);
     const numbers = readdirSync(this.revisionsDir)
+      .filter((f) => /^\d+\.json$/.test(f))
       .map((f) => Number.parseInt(f, 10))
-      .filter((n) => Number.isInteger(n))
       .sort((a, b) => b - a);
+    const setAside: string[] = [];
     for (const n of numbers) {
       try {
         const revision = this.readRevisionFile(this.revisionPath(n));
         writeFileDurably(this.committedPath, `${JSON.stringify(revision, null, 2)}\n`);
-        return revision;
-      } catch {}
+        return { revision, setAside };
+      } catch (err) {
+        const unusable = join(this.dir, 'unusable');
+        mkdirSync(unusable, { recursive: true, mode: 0o700 });
+        const target = join(unusable, `${basename(this.revisionPath(n))}.${Date.now()}`);
+        renameSync(this.revisionPath(n), target);
+        setAside.push(`revision ${n} (${firstLines(err)}) to ${target}`);
+      }
     }
     const revision: Revision = {
       meta: { revision: (numbers[0] ?? 0) + 1, user: 'system', source: 'system', time: new Date().toISOString(), comment: 'factory configuration: no readable revision was left' },
       config: parseConfig(factory, 'the factory configuration is invalid'),
     };
     this.write(revision);
-    return revision;
+    return { revision, setAside };
   }
 
   committed(): Revision {
