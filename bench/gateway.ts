@@ -177,7 +177,7 @@ function smtpSource(port: number, messages: number): Promise<{ seconds: number; 
     child.stderr.on('data', (d: Buffer) => {
       errors += d;
     });
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0 || errors.trim()) reject(new Error(`smtp-source ${args.join(' ')} exited ${code}: ${errors.trim()}`));
       else resolve({ seconds, perSecond: messages / seconds });

@@ -61,7 +61,7 @@ async function handshakesPerSecond(port: number, caPath: string): Promise<{ rate
           child.stderr.on('data', (d: Buffer) => {
             out += d;
           });
-          child.on('exit', (code) => {
+          child.on('close', (code) => {
             const match = /(\d+) connections in [\d.]+s/.exec(out);
             if (code !== 0 || !match) reject(new Error(`openssl s_time exited ${code}: ${out.trim()}`));
             else resolve(Number(match[1]));
