@@ -5,6 +5,7 @@ import { fipsconfig } from './fips-mode.js';
 import { mailCommands } from './mail-commands.js';
 import { settingsCommands } from './settings-commands.js';
 import { systemCommands } from './system-commands.js';
+import { upgrade } from './upgrade-command.js';
 
 export const commands: Record<string, Command> = {
   help: {
@@ -30,5 +31,6 @@ export const commands: Record<string, Command> = {
   ...settingsCommands,
   ...systemCommands,
   ...mailCommands,
+  upgrade,
   fipsconfig,
 };

@@ -26,7 +26,7 @@ const changingVerbs = new Set([
   'backup',
   'restore',
 ]);
-const changingCommands = new Set(['commit', 'clear', 'rollback', 'loadconfig', 'saveconfig', 'fipsconfig', 'reboot', 'shutdown']);
+const changingCommands = new Set(['commit', 'clear', 'rollback', 'loadconfig', 'saveconfig', 'fipsconfig', 'reboot', 'shutdown', 'upgrade']);
 
 export function roleOf(config: ApplianceConfig, user: string): Role {
   const account = config.users.find((u) => u.name === user);
@@ -42,7 +42,7 @@ function changes(command: string, args: string[]): boolean {
 export function refusal(role: Role, command: string, args: string[]): string | undefined {
   if (role === 'admin') return undefined;
   if (role === 'read-only' && changes(command, args)) return `your role (read-only) may look but not change anything; "${command}" needs an operator or admin`;
-  if (role === 'operator' && (command === 'fipsconfig' || (command === 'userconfig' && changes(command, args)))) {
+  if (role === 'operator' && (command === 'fipsconfig' || command === 'upgrade' || (command === 'userconfig' && changes(command, args)))) {
     return `your role (operator) may not use ${command}; it needs an admin`;
   }
   return undefined;

@@ -1,29 +1,11 @@
 // FIPS management mode and the settings commands, driven as an administrator
 // drives them: the console process with its answers on standard input.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { blankToken, officerPassword, pkcs11Tool, type TestToken, testCa } from '../helpers/softhsm.js';
-import { compiled } from '../helpers/state.js';
-
-const consoleJs = compiled('fipsconsole/console.js');
-
-/** Runs the console with `lines` as the administrator's input; resolves with its output and exit code. */
-function consoleSession(token: TestToken, lines: string[], args: string[] = []): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [consoleJs, ...args], { env: { ...token.env, APPLIANCE_USER: 'officer1', SSH_CONNECTION: '192.0.2.44 50000 192.0.2.1 22' } });
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.stderr.on('data', (d) => {
-      output += d;
-    });
-    child.on('exit', (code) => resolve({ code, output }));
-    child.stdin.end(`${lines.join('\n')}\n`);
-  });
-}
+import { consoleSession } from '../helpers/console.js';
+import { blankToken, officerPassword, pkcs11Tool, testCa } from '../helpers/softhsm.js';
 
 t.test('initialise, enter FIPS mode (auto-commit), make keys, and every change in the mode commits', async (t) => {
   const token = await blankToken(t);

@@ -14,7 +14,7 @@ t.comment(`CONSOLE_FUZZ_SEED=${seed}`);
 
 const { random, pick } = seededRandom(seed);
 // Commands that end the session or need a working HSM or a long wait are left out.
-const names = Object.keys(commands).filter((n) => !['fipsconfig', 'reboot', 'shutdown', 'userconfig', 'crlconfig'].includes(n));
+const names = Object.keys(commands).filter((n) => !['fipsconfig', 'reboot', 'shutdown', 'upgrade', 'userconfig', 'crlconfig'].includes(n));
 const pieces = [
   'list',
   'show',

@@ -1,0 +1,56 @@
+// The upgrade command: a new firmware bundle from a URL or the configuration folder,
+// accepted only when it lists the running version as an upgrade path (src/os/upgrade.ts).
+import { existsSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { checkBundle, downloadBundle, stageBundle, UpgradeRefused, upgradeFiles } from '../os/upgrade.js';
+import type { Command } from './commands.js';
+import { UsageError } from './errors.js';
+
+export const upgrade: Command = {
+  summary: 'install a new firmware version (from a URL or a file in the configuration folder) and reboot; the configuration is kept',
+  usage: 'URL|FILE [now]',
+  async run([source, now], ctx) {
+    if (!source) throw new UsageError('usage: upgrade URL|FILE [now]   (an http(s) URL, or a bundle file put in the configuration folder)');
+    const files = upgradeFiles(ctx.runtime.paths);
+    let bundle: string;
+    if (/^https?:\/\//i.test(source)) {
+      ctx.print(`Downloading ${source} …`);
+      try {
+        await downloadBundle(source, files.download, ctx.print);
+      } catch (err) {
+        rmSync(`${files.download}.part`, { force: true });
+        throw new UsageError(err instanceof UpgradeRefused ? err.message : `downloading ${source} failed: ${(err as Error).cause ?? (err as Error).message}`);
+      }
+      bundle = files.download;
+    } else {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(source)) throw new UsageError(`"${source}" is neither an http(s) URL nor a file name in the configuration folder`);
+      bundle = resolve(ctx.configFilesDir, source);
+      if (!existsSync(bundle)) throw new UsageError(`there is no ${source} in the configuration folder`);
+    }
+    const discard = () => bundle === files.download && rmSync(bundle, { force: true });
+    ctx.print(`Checking the bundle against this appliance's version, ${ctx.version} …`);
+    let manifest: Awaited<ReturnType<typeof checkBundle>>;
+    try {
+      manifest = await checkBundle(bundle, ctx.version);
+    } catch (err) {
+      discard();
+      if (err instanceof UpgradeRefused) throw new UsageError(`upgrade refused: ${err.message}`);
+      throw err;
+    }
+    ctx.print(`The bundle installs ${manifest.version}; it may be installed on ${manifest.upgradeFrom.join(', ')}.`);
+    if (now !== 'now') {
+      const answer = (await ctx.ask(`Install ${manifest.version} and reboot? The configuration is kept and mail in the queue waits. [N]`, 'N')).toLowerCase();
+      if (answer !== 'y' && answer !== 'yes') {
+        discard();
+        return ctx.print('Cancelled; nothing was changed.');
+      }
+    }
+    await stageBundle(ctx.runtime.paths, bundle, manifest, `${ctx.session.user} (${ctx.session.origin})`);
+    ctx.runtime.logs.write('system', 'info', `upgrade from ${ctx.version} to ${manifest.version} staged by ${ctx.session.user} (${ctx.session.origin})`);
+    ctx.print(
+      existsSync('/run/systemd/system')
+        ? `Upgrade to ${manifest.version} staged: the appliance installs it and reboots now.`
+        : `Upgrade to ${manifest.version} staged in ${files.staged}; this appliance is not running under systemd (scripts/start), so nothing installs it.`,
+    );
+  },
+};

@@ -1,0 +1,114 @@
+// Upgrades (seed "Upgrade Paths"). A bundle, made by scripts/build-image, is a tar file
+// holding upgrade.json (the version it installs, the versions it may be installed on,
+// the SHA-256 of the payload) and payload.tar (the /usr/lib/appliance tree and
+// /etc/appliance-version). This module checks a bundle against the running version and
+// stages it; image/rootfs/usr/lib/appliance/bin/apply-upgrade (root, started by
+// appliance-upgrade.path) installs the staged payload and reboots. The configuration and
+// everything else under the state folder is left as it is; the services migrate it.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { writeFileDurably } from './atomic-file.js';
+import type { StatePaths } from './paths.js';
+
+export const upgradeManifest = z.strictObject({
+  product: z.literal('hsm-mail-gateway'),
+  version: z.string().min(1),
+  upgradeFrom: z.array(z.string().min(1)),
+  payloadSha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type UpgradeManifest = z.infer<typeof upgradeManifest>;
+
+export class UpgradeRefused extends Error {}
+
+export function upgradeFiles(paths: Pick<StatePaths, 'root' | 'run'>) {
+  const dir = join(paths.root, 'upgrade');
+  return { dir, download: join(dir, 'download.tar'), staged: join(dir, 'staged.tar'), request: join(paths.run, 'upgrade-request.json') };
+}
+
+/** Reads one member of a tar file through `consume` (tar -xO: no shell, no files written); rejects when tar fails. */
+async function withTarMember<T>(bundle: string, member: string, consume: (stream: Readable) => Promise<T>): Promise<T> {
+  const tar = spawn('tar', ['-xOf', bundle, member], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  tar.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<void>((ok, fail) =>
+    tar.on('close', (code) =>
+      code === 0 ? ok() : fail(new UpgradeRefused(`the file is not an upgrade bundle (${member}: ${stderr.trim().split('\n')[0] || `tar exited ${code}`})`)),
+    ),
+  );
+  const [result] = await Promise.all([consume(tar.stdout), exited]);
+  return result;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Reads and checks a bundle's manifest; refuses a version the bundle does not list as an upgrade path. */
+export async function checkBundle(bundle: string, runningVersion: string): Promise<UpgradeManifest> {
+  const text = (await withTarMember(bundle, 'upgrade.json', readAll)).toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UpgradeRefused("the bundle's upgrade.json is not JSON");
+  }
+  const parsed = upgradeManifest.safeParse(json);
+  if (!parsed.success) throw new UpgradeRefused(`the bundle's upgrade.json is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const manifest = parsed.data;
+  if (manifest.version === runningVersion) throw new UpgradeRefused(`this appliance already runs ${runningVersion}; nothing was changed`);
+  if (!manifest.upgradeFrom.includes(runningVersion)) {
+    throw new UpgradeRefused(
+      `${manifest.version} can be installed only on ${manifest.upgradeFrom.join(', ') || 'no version (it lists no upgrade paths)'}; this appliance runs ${runningVersion}. ` +
+        'Upgrade to one of those versions first. Nothing was changed.',
+    );
+  }
+  const hash = createHash('sha256');
+  await withTarMember(bundle, 'payload.tar', (stream) => pipeline(stream, hash));
+  const actual = hash.digest('hex');
+  if (actual !== manifest.payloadSha256)
+    throw new UpgradeRefused(`the bundle is damaged: its payload's SHA-256 is ${actual}, upgrade.json says ${manifest.payloadSha256}. Nothing was changed.`);
+  return manifest;
+}
+
+/** Downloads a bundle over HTTP(S) into the upgrade folder, reporting progress. */
+export async function downloadBundle(url: string, target: string, progress: (text: string) => void): Promise<void> {
+  mkdirSync(join(target, '..'), { recursive: true });
+  const response = await fetch(url, { signal: AbortSignal.timeout(30 * 60_000) });
+  if (!response.ok || !response.body) throw new UpgradeRefused(`downloading ${url} failed: HTTP ${response.status} ${response.statusText}`);
+  const total = Number(response.headers.get('content-length') ?? 0);
+  let received = 0;
+  let lastShown = 0;
+  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  body.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    if (received - lastShown >= 16 << 20 || received === total) {
+      lastShown = received;
+      progress(`  downloaded ${(received / 1048576).toFixed(0)} MB${total ? ` of ${(total / 1048576).toFixed(0)} MB (${Math.floor((100 * received) / total)}%)` : ''}`);
+    }
+  });
+  await pipeline(body, createWriteStream(`${target}.part`));
+  renameSync(`${target}.part`, target);
+}
+
+/** Puts a checked bundle in the staged place and asks the root unit to install it (which reboots). */
+export async function stageBundle(paths: Pick<StatePaths, 'root' | 'run'>, bundle: string, manifest: UpgradeManifest, by: string): Promise<void> {
+  const files = upgradeFiles(paths);
+  mkdirSync(files.dir, { recursive: true });
+  if (bundle === files.download) renameSync(bundle, files.staged);
+  else {
+    // A file from the configuration folder stays where the administrator put it.
+    await pipeline(createReadStream(bundle), createWriteStream(`${files.staged}.part`));
+    renameSync(`${files.staged}.part`, files.staged);
+  }
+  const request = { version: manifest.version, bytes: statSync(files.staged).size, requestedBy: by, requested: new Date().toISOString() };
+  writeFileDurably(files.request, `${JSON.stringify(request)}\n`, 0o600);
+}
