@@ -1,7 +1,7 @@
 // Durable replacement of a file: write a temporary file, fsync it, rename it
 // over the old one, fsync the folder. A crash at any moment leaves either the
 // old file or the new one, never a mix.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export function fsyncDirectory(dir: string): void {
@@ -23,9 +23,13 @@ export function writeFileDurably(path: string, data: string | Uint8Array, mode =
     let written = 0;
     while (written < bytes.length) written += writeSync(fd, bytes, written);
     fsyncSync(fd);
-  } finally {
+  } catch (err) {
+    // A write that failed (a full disk) leaves no partial temporary behind.
     closeSync(fd);
+    rmSync(temporary, { force: true });
+    throw err;
   }
+  closeSync(fd);
   // Fault-injection point for the crash tests: the new content is on disk, the old file still in place.
   if (process.env.APPLIANCE_FAULT === 'kill-before-rename') process.kill(process.pid, 'SIGKILL');
   renameSync(temporary, path);

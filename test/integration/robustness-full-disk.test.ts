@@ -151,6 +151,8 @@ t.test('a full spool: 452 4.3.1 for new mail, nothing accepted is lost, mail flo
   const subjects = () => new Set(hop.received.map((m) => /^Subject: (\w+)/m.exec(m.data)?.[1]));
   await until('every accepted message is delivered', () => ['first', 'second', 'third', 'fourth'].every((s) => subjects().has(s)), 20_000).catch(() => {});
   t.same([...subjects()].sort(), ['first', 'fourth', 'second', 'third'], 'every accepted message was delivered, and the cut-off one never');
+  const temporaries = readdirSync(spoolDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.tmp'));
+  t.same(temporaries, [], 'no failed write left a temporary file behind anywhere in the spool');
   for (const m of hop.received) {
     const mark = /^Subject: (\w+)/m.exec(m.data)?.[1] ?? '';
     t.ok(m.data.includes(readFileSync(join(token.root, `body-${mark}.txt`), 'utf8').trimEnd()), `the ${mark} message arrived whole`);
