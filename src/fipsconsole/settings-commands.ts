@@ -115,6 +115,10 @@ const users = collectionCommand({ label: 'user', path: () => ['users'] });
 
 export const settingsCommands: Record<string, Command> = {
   systemconfig: { summary: 'host name, time zone, DNS and NTP servers, console timeouts', ...settingsCommand('system') },
+  interfaceconfig: {
+    summary: 'network interfaces (dhcp, addresses=ADDR/PREFIX,…, gateway, mtu), applied by systemd-networkd at commit',
+    ...collectionCommand({ label: 'interface', path: () => ['network', 'interfaces'] }),
+  },
   listenerconfig: withSubcommands(
     'listeners, their mail flow policies and host access tables',
     {

@@ -36,6 +36,21 @@ const system = z.strictObject({
   spoolReserveMegabytes: z.number().int().min(1).max(1_000_000).default(512),
 });
 
+/** An interface of the appliance, rendered as a systemd-networkd .network file (src/os/network.ts). */
+const networkInterface = z.strictObject({
+  name,
+  /** The links it configures, as systemd.network's Name= matches them: "ens3", "en* eth*". */
+  match: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9*?._:-]{1,15}( [A-Za-z0-9*?._:-]{1,15})*$/, 'must be interface names or patterns such as ens3 or "en* eth*"'),
+  dhcp: z.boolean().default(false),
+  /** Static addresses with their prefix length: 192.0.2.10/24, 2001:db8::10/64. */
+  addresses: z.array(z.cidrv4().or(z.cidrv6())).default([]),
+  gateway: z.ipv4().or(z.ipv6()).optional(),
+  mtu: z.number().int().min(576).max(9216).optional(),
+});
+
 const user = z.strictObject({
   name: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a login name: lower-case letters, digits, _ or -'),
   fullName: z.string().default(''),
@@ -239,6 +254,7 @@ export const applianceConfigSchema = z
     version: z.literal(1).default(1),
     system,
     users: z.array(user).default([]),
+    network: z.strictObject({ interfaces: z.array(networkInterface).default([{ name: 'Data1', match: 'en* eth*', dhcp: true, addresses: [] }]) }).prefault({}),
     hsm: hsm.prefault({}),
     certificates: certificates.prefault({}),
     ldap: z.strictObject({ servers: z.array(ldapServer).default([]), queries: z.array(z.discriminatedUnion('type', [certificateQuery, smtpAuthQuery])).default([]) }).prefault({}),
@@ -270,6 +286,14 @@ export const applianceConfigSchema = z
           });
         }
       }
+    }
+    for (const [i, iface] of config.network.interfaces.entries()) {
+      if (!iface.dhcp && iface.addresses.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['network', 'interfaces', i, 'addresses'], message: `interface "${iface.name}" needs dhcp=yes or at least one address` });
+      }
+    }
+    if (config.network.interfaces.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['network', 'interfaces'], message: 'at least one interface is needed, or the appliance cannot be reached' });
     }
   });
 
