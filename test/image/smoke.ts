@@ -13,8 +13,9 @@
 // serial port, ttyS1, carries systemd's debug shell (systemd.debug_shell=ttyS1 on the
 // kernel command line of this test only): the root shell the checks run through.
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -215,7 +216,17 @@ async function waitUntilRunning(shell: RootShell, label: string, bootStart: numb
   const readyUs = Number(props.ActiveEnterTimestampMonotonic);
   figures[`${label}_guest_seconds_to_gateway_ready`] = Number((readyUs / 1e6).toFixed(1));
   note(`${label}: gateway READY at ${(readyUs / 1e6).toFixed(1)} s of guest uptime; ${((Date.now() - bootStart) / 1000).toFixed(1)} s of host time since QEMU started`);
-  for (const unit of ['appliance-system', 'appliance-delivery', 'appliance-reboot.path', 'appliance-ssh-agent', 'ssh', 'systemd-networkd', 'serial-getty@ttyS0']) {
+  for (const unit of [
+    'appliance-system',
+    'appliance-delivery',
+    'appliance-reboot.path',
+    'appliance-upgrade.path',
+    'appliance-network.path',
+    'appliance-ssh-agent',
+    'ssh',
+    'systemd-networkd',
+    'serial-getty@ttyS0',
+  ]) {
     const r = await shell.run(`systemctl is-active ${unit}`);
     check(r.output === 'active', `${label}: ${unit} is active`, r.output);
   }
@@ -414,6 +425,38 @@ async function auditSsh(): Promise<void> {
   check(audit.output.includes('# general') && failed.length === 0, "ssh-audit: no failures against the image's sshd", failed.slice(0, 3).join(' | ') || 'clean');
 }
 
+/**
+ * Two upgrade bundles served to the guest over QEMU's user network (the host is 10.0.2.2
+ * there): the image's own (same version: refused) and one repacked from it that installs
+ * `${version}.smoke` on this version.
+ */
+async function serveUpgradeBundles(version: string): Promise<{ port: number; nextVersion: string; close(): void }> {
+  const built = join(out, `appliance-${version}.upgrade.tar`);
+  if (!existsSync(built)) throw new Error(`${built} is missing: run scripts/build-image`);
+  const dir = join(artefacts, 'upgrade');
+  const payload = join(dir, 'payload');
+  mkdirSync(payload, { recursive: true });
+  const nextVersion = `${version}.smoke`;
+  await run('tar', ['-xf', built, '-C', dir]);
+  await run('tar', ['-xpf', join(dir, 'payload.tar'), '-C', payload, '--numeric-owner']);
+  writeFileSync(join(payload, 'etc/appliance-version'), `${nextVersion}\n`);
+  await run('tar', ['-cf', join(dir, 'payload.tar'), '--numeric-owner', '-C', payload, 'usr/lib/appliance', 'etc/appliance-version']);
+  const sha = (await run('sha256sum', [join(dir, 'payload.tar')])).stdout.split(' ')[0];
+  writeFileSync(join(dir, 'upgrade.json'), JSON.stringify({ product: 'hsm-mail-gateway', version: nextVersion, upgradeFrom: [version], payloadSha256: sha }));
+  await run('tar', ['-cf', join(dir, 'next.tar'), '-C', dir, 'upgrade.json', 'payload.tar']);
+  rmSync(payload, { recursive: true, force: true });
+  const files: Record<string, string> = { '/same.tar': built, '/next.tar': join(dir, 'next.tar') };
+  const server = createServer((req, res) => {
+    const file = files[req.url ?? ''];
+    if (!file) return void res.writeHead(404).end();
+    note(`HTTP: the guest downloads ${req.url}`);
+    res.writeHead(200, { 'content-length': statSync(file).size });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, nextVersion, close: () => server.close() };
+}
+
 async function main(): Promise<void> {
   note(`artefacts in ${artefacts}`);
   for (const f of ['appliance.qcow2', 'vmlinuz', 'initrd.img', 'version']) {
@@ -437,6 +480,14 @@ async function main(): Promise<void> {
   const security = await shell.run('systemd-analyze security --no-pager appliance-gateway.service | tail -n 1');
   figures.gateway_security = security.output;
   check(/OK|SAFE/.test(security.output), 'systemd-analyze security rates the gateway OK or better', security.output);
+  const network = await shell.run(
+    'systemctl show -p Result --value appliance-network; cat /etc/systemd/network/10-appliance-Data1.network | grep -c "^Name=en\\* eth\\*$"; networkctl list --no-legend | grep -c routable',
+  );
+  check(
+    network.output.split('\n').join(' ') === 'success 1 1',
+    'systemd-networkd runs the interface settings (Data1, DHCP) and the link is routable',
+    network.output.replace(/\n/g, ' '),
+  );
   const before = await guestFacts(shell, 'default');
   writeFileSync(join(artefacts, 'facts-boot1.json'), JSON.stringify(before, null, 2));
   check(/:25\b/.test(before.listener ?? ''), 'the gateway listens on port 25', before.listener);
@@ -515,11 +566,27 @@ async function main(): Promise<void> {
     spooled.spool?.split('\n').pop(),
   );
 
-  // ---- reboot: configuration, keys, password and queued message survive
-  await shell.run('sync');
-  shell.run('systemctl reboot').catch(() => {});
-  const code = await qemuExited; // -no-reboot: QEMU exits when the guest reboots
-  note(`QEMU exited (${code}) at the guest's reboot; starting it again on the same disk`);
+  // ---- upgrade: the same version is refused; the next one is installed and the appliance reboots
+  const bundles = await serveUpgradeBundles(version);
+  const same = await sshConsole(`upgrade http://10.0.2.2:${bundles.port}/same.tar now`, newPassword);
+  writeFileSync(join(artefacts, 'ssh-upgrade-same.log'), same.output);
+  check(/upgrade refused: this appliance already runs/.test(same.output), 'upgrade: a bundle of the running version is refused', same.output.match(/upgrade refused[^\n]*/)?.[0]);
+  const upgrade = await sshConsole(`upgrade http://10.0.2.2:${bundles.port}/next.tar now`, newPassword);
+  writeFileSync(join(artefacts, 'ssh-upgrade.log'), upgrade.output);
+  check(/downloaded \d+ MB of \d+ MB \(100%\)/.test(upgrade.output), 'upgrade: the download shows its progress');
+  check(
+    /Upgrade to \S+\.smoke staged: the appliance installs it and reboots now/.test(upgrade.output),
+    'upgrade: a bundle listing this version as its upgrade path is accepted',
+    upgrade.output.match(/Upgrade to [^\n]*/)?.[0],
+  );
+
+  // ---- the reboot after the upgrade: configuration, keys, password and queued message survive
+  const code = await Promise.race([
+    qemuExited, // -no-reboot: QEMU exits when the guest reboots
+    new Promise<never>((_, fail) => setTimeout(() => fail(new Error('the guest did not reboot within 15 minutes of staging the upgrade')), 900_000).unref()),
+  ]);
+  bundles.close();
+  note(`QEMU exited (${code}) at the guest's reboot after the upgrade; starting it again on the same disk`);
   console0.close();
   port1.close();
   bootStart = Date.now();
@@ -533,6 +600,18 @@ async function main(): Promise<void> {
   check(after.tlsCert === spooled.tlsCert && after.hsmObjects === spooled.hsmObjects, 'the HSM keys and certificates survived', `${after.hsmObjects} objects`);
   check(after.hostKey === spooled.hostKey, 'the SSH host key survived');
   check(after.spool === spooled.spool, 'the queued message survived');
+  const installed = await shell.run('journalctl -b -1 -u appliance-upgrade -o cat --no-pager; cat /etc/appliance-version; ls -d /usr/lib/appliance.previous');
+  writeFileSync(join(artefacts, 'upgrade-boot2.log'), installed.output);
+  check(
+    installed.output.includes(`installed ${bundles.nextVersion}`) && installed.output.includes('/usr/lib/appliance.previous'),
+    'upgrade: apply-upgrade installed it and kept the previous version',
+  );
+  const upgradedVersion = await sshConsole('version', newPassword);
+  check(
+    upgradedVersion.output.includes(`Appliance firmware ${bundles.nextVersion}`),
+    'upgrade: "version" shows the new version after the reboot',
+    upgradedVersion.output.match(/Appliance firmware [^\n]*/)?.[0],
+  );
   const firstboot2 = await shell.run('systemctl show -p ConditionResult appliance-firstboot');
   check(firstboot2.output === 'ConditionResult=no', 'first boot did not run again');
   const sshAfter = await sshConsole('version', newPassword);
