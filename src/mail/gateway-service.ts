@@ -16,7 +16,7 @@ import { CrlService } from './crl/crl-service.js';
 import { Gateway } from './gateway.js';
 import { HsmWatch } from './hsm-watch.js';
 import { IdCounter } from './id-counter.js';
-import { Spool } from './spool.js';
+import { highestSpooledMid, Spool } from './spool.js';
 
 let hsm: HsmService | undefined;
 let gateway: Gateway | undefined;
@@ -80,7 +80,16 @@ await runService('gateway', {
       logger: runtime.logger,
       spool,
       icids: new IdCounter(join(runtime.paths.spool, 'next-icid')),
-      mids: new IdCounter(join(runtime.paths.spool, 'next-mid')),
+      mids: new IdCounter(join(runtime.paths.spool, 'next-mid'), {
+        inUse: () => highestSpooledMid(runtime.paths.spool),
+        onUnreadable: ({ setAsideAs, next }) =>
+          runtime.alerts.raise({
+            severity: 'warning',
+            class: 'mail',
+            subject: 'the MID counter was unreadable and was set aside',
+            detail: `moved to ${setAsideAs}; MIDs go on from ${next}, above every message in the spool`,
+          }),
+      }),
       tlsMaterial: (label) => {
         if (!hsm) throw new Error('the HSM is not open');
         return hsm.tlsOptionsFor(label);

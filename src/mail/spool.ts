@@ -60,6 +60,25 @@ class FolderSync {
   }
 }
 
+/** MIDs of messages the appliance makes itself (bounces, alerts) start here: the delivery service has a counter of its own. */
+export const generatedMidBase = 1_000_000_000;
+
+/** The highest MID in [from, below) with a file anywhere in the spool (queue folders, statuses, corrupt/); `from - 1` if none. */
+export function highestSpooledMid(spoolDir: string, from = 1, below = generatedMidBase): number {
+  let highest = from - 1;
+  for (const folder of ['incoming', 'active', 'deferred', 'corrupt', 'status']) {
+    let files: string[] = [];
+    try {
+      files = readdirSync(join(spoolDir, folder));
+    } catch {}
+    for (const file of files) {
+      const mid = /^\.?(\d+)\.(msg|json|tmp)$/.exec(file)?.[1];
+      if (mid && Number(mid) >= from && Number(mid) < below) highest = Math.max(highest, Number(mid));
+    }
+  }
+  return highest;
+}
+
 function drainedOrClosed(out: WriteStream): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {

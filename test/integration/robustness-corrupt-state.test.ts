@@ -1,6 +1,6 @@
 // Corrupt state: the committed configuration and the newest revision are
-// garbage, two spool files have a broken envelope line, and the saved CRL is
-// garbage. The compiled gateway and delivery services must start anyway, set
+// garbage, two spool files have a broken envelope line, the MID counter is
+// garbage, and the saved CRL is garbage. The compiled gateway and delivery services must start anyway, set
 // each bad file aside where an administrator can find it (nothing is deleted),
 // raise an alert for each, and serve: mail flows, the CRL is downloaded again.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -19,7 +19,7 @@ const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : 
 const systemLog = () => read(join(root, 'logs', 'system_logs', 'system_logs.current'));
 const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 
-t.test('a corrupt configuration, spool file and saved CRL are set aside and alerted on, and the services start and serve', async (t) => {
+t.test('a corrupt configuration, spool files, MID counter and saved CRL are set aside and alerted on, and the services start and serve', async (t) => {
   const hop = await NextHop.start(t);
   const port = await freePort();
   const laterPort = await freePort();
@@ -57,6 +57,18 @@ t.test('a corrupt configuration, spool file and saved CRL are set aside and aler
     '901.msg': '\u0000\u0001 not an envelope\r\nSubject: lost?\r\n\r\nbody\r\n',
   };
   for (const [file, content] of Object.entries(spoolDamage)) writeFileSync(join(incoming, file), content);
+  const waiting = {
+    mid: 500,
+    icid: 3,
+    listener: 'OutgoingMail',
+    mailFrom: 'john.doe@example.com',
+    rcptTo: ['jane.roe@example.com'],
+    clientAddress: '127.0.0.1',
+    receivedAt: new Date().toISOString(),
+  };
+  writeFileSync(join(incoming, '500.msg'), `${JSON.stringify(waiting)}\nSubject: queued before the damage\r\n\r\nstill here\r\n`);
+  const counterGarbage = '\u0000\u0000\u0000';
+  writeFileSync(join(root, 'spool', 'next-mid'), counterGarbage);
   const crlGarbage = Buffer.from('<html>502 Bad Gateway</html>');
   mkdirSync(join(root, 'crl', 'crls'), { recursive: true });
   writeFileSync(join(root, 'crl', 'crls', 'cac.crl'), crlGarbage);
@@ -87,6 +99,8 @@ t.test('a corrupt configuration, spool file and saved CRL are set aside and aler
 
   const sent = await swaks({ port, to: 'jane.roe@example.com', extra: ['--header', 'Subject: after the damage'] });
   t.match(sent.output, /<- +250 2\.0\.0 Ok: queued as \d+/, 'mail is accepted');
+  const mid = Number(/queued as (\d+)/.exec(sent.output)?.[1]);
+  t.ok(mid > 901, `with its MID counter unreadable, the gateway numbers mail above every MID in the spool (${mid}), so no queued message is overwritten`);
   await until('the message is delivered', () => hop.received.some((m) => /Subject: after the damage/.test(m.data)), 20_000).catch(() => {});
   t.ok(
     hop.received.some((m) => /Subject: after the damage/.test(m.data)),
@@ -111,6 +125,15 @@ t.test('a corrupt configuration, spool file and saved CRL are set aside and aler
   });
 
   t.test('the spool', async (t) => {
+    await until('the message queued before is delivered', () => hop.received.some((m) => /Subject: queued before the damage/.test(m.data)), 15_000).catch(() => {});
+    t.ok(
+      hop.received.some((m) => /Subject: queued before the damage[\s\S]*still here/.test(m.data)),
+      'the message queued before the damage is delivered',
+    );
+    const counters = filesIn(join(root, 'spool')).filter((f) => f.startsWith('next-mid.unusable-'));
+    t.equal(counters.length, 1, 'the unreadable MID counter was set aside');
+    t.equal(read(join(root, 'spool', counters[0] ?? 'none')), counterGarbage, 'unchanged');
+    t.match(systemLog(), /Warning: Alert \(warning, mail\): the MID counter was unreadable and was set aside - moved to \S+; MIDs go on from 902/, 'an alert');
     await until('the broken spool files are set aside', () => filesIn(join(root, 'spool', 'corrupt')).length === 2, 15_000).catch(() => {});
     for (const [file, content] of Object.entries(spoolDamage)) {
       t.equal(read(join(root, 'spool', 'corrupt', file)), content, `${file} is in spool/corrupt, unchanged`);
@@ -145,6 +168,7 @@ t.test('a corrupt configuration, spool file and saved CRL are set aside and aler
     const subjects = () => hop.received.filter((m) => m.to.includes('admin@example.org')).map((m) => /^Subject: (.*)$/m.exec(m.data)?.[1] ?? '');
     const expected = [
       /the committed configuration was unusable/,
+      /the MID counter was unreadable/,
       /MID 900: a spool file could not be read/,
       /MID 901: a spool file could not be read/,
       /CRL source cac: the saved CRL was damaged/,

@@ -26,7 +26,14 @@ export class Delivery {
 
   constructor(private readonly deps: DeliveryDeps) {
     this.store = new QueueStore(deps.spoolDir);
-    const mids = generatedMids(deps.spoolDir);
+    const mids = generatedMids(deps.spoolDir, ({ setAsideAs, next }) =>
+      deps.alerts?.raise({
+        severity: 'warning',
+        class: 'mail',
+        subject: 'the counter of generated MIDs was unreadable and was set aside',
+        detail: `moved to ${setAsideAs}; it goes on from ${next}`,
+      }),
+    );
     this.manager = new QueueManager({
       ca: () => trustedCaCertificates(deps.config().certificates),
       ...deps,

@@ -5,16 +5,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurably } from '../../os/atomic-file.js';
-import { IdCounter } from '../id-counter.js';
-import type { Envelope } from '../spool.js';
+import { IdCounter, type IdCounterOptions } from '../id-counter.js';
+import { type Envelope, generatedMidBase, highestSpooledMid } from '../spool.js';
 import type { QueueStore } from './queue-store.js';
 
-export const generatedMidBase = 1_000_000_000;
-
-export function generatedMids(spoolDir: string): IdCounter {
+export function generatedMids(spoolDir: string, onUnreadable?: IdCounterOptions['onUnreadable']): IdCounter {
   const path = join(spoolDir, 'next-generated-mid');
   if (!existsSync(path)) writeFileDurably(path, String(generatedMidBase));
-  return new IdCounter(path);
+  return new IdCounter(path, { inUse: () => highestSpooledMid(spoolDir, generatedMidBase, Number.POSITIVE_INFINITY), ...(onUnreadable ? { onUnreadable } : {}) });
 }
 
 export function injectMessage(store: QueueStore, mids: IdCounter, envelope: Omit<Envelope, 'mid' | 'icid' | 'receivedAt' | 'clientAddress'>, message: string): number {
