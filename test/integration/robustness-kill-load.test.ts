@@ -223,6 +223,7 @@ t.test(`${total} messages from ${clients} clients while the gateway service is k
 
   t.same(refused, [], 'no message was refused permanently');
   t.equal(acknowledged.size, total, 'every message was acknowledged in the end');
+  t.equal(new Set(acknowledged.values()).size, acknowledged.size, 'no MID was given twice across the restarts');
   const missing = [...acknowledged.keys()].filter((seq) => !arrivals.has(seq));
   t.same(missing, [], 'every acknowledged message was delivered');
   const damaged = hop.received.filter((m) => {
