@@ -49,7 +49,10 @@ export async function lookUpCertificateUser(
     if (!(query.fields as string[]).includes(placeholder)) {
       return { status: 'no-user', reason: `query "${query.name}" uses {${placeholder}}, which is not among its certificate fields (${query.fields.join(', ')})` };
     }
-    if (!fields[placeholder as keyof CertificateFields]) return { status: 'no-user', reason: `the certificate has no ${placeholder}` };
+    const value = fields[placeholder as keyof CertificateFields];
+    if (!value) return { status: 'no-user', reason: `the certificate has no ${placeholder}` };
+    // Escaped or not, OpenLDAP's IA5 matching (mail) stops at a NUL: "bob@example.com\0.evil" would find bob.
+    if (value.includes('\0')) return { status: 'no-user', reason: `the certificate's ${placeholder} contains a NUL character, which cannot name a user` };
   }
   const filter = checkedFilter(renderQuery(query.queryString, fields as Record<string, string>));
   const userId = userIdAttributeOf(query, directory.server);
@@ -87,6 +90,7 @@ async function credentialsMatch(c: DirectoryConnection, query: SmtpAuthQuery, di
  */
 export async function checkPassword(directory: LdapDirectory, query: SmtpAuthQuery, username: string, password: string, withAllowance: boolean, now: Date): Promise<PasswordCheck> {
   if (!password) return { status: 'invalid', reason: 'empty password refused before any bind', traces: [] };
+  if (username.includes('\0')) return { status: 'invalid', reason: 'the user name contains a NUL character', traces: [] };
   const values = { u: username, t: generalizedTime(now) };
   const userFilter = checkedFilter(renderQuery(query.queryString, values));
   const allowanceFilter = withAllowance && query.allowanceQueryString ? checkedFilter(renderQuery(query.allowanceQueryString, values)) : undefined;

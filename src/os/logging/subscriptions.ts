@@ -13,7 +13,22 @@ export function formatLogLine(level: LogLevel, message: string, when = new Date(
   const day = when.toLocaleString('en-US', { weekday: 'short', timeZone: 'UTC' });
   const month = when.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
   const time = when.toISOString().slice(11, 19);
-  return `${day} ${month} ${when.getUTCDate()} ${time} ${when.getUTCFullYear()} ${levelWord[level]}: ${message.replace(/[\r\n]+/g, ' ')}`;
+  return `${day} ${month} ${when.getUTCDate()} ${time} ${when.getUTCFullYear()} ${levelWord[level]}: ${printable(message.replace(/[\r\n]+/g, ' '))}`;
+}
+
+const isControl = (code: number) => code < 0x20 || code === 0x7f;
+
+/** One line per event, and no bytes a terminal acts on: a certificate's CN can carry NUL or ESC. */
+function printable(text: string): string {
+  let at = 0;
+  while (at < text.length && !isControl(text.charCodeAt(at))) at++;
+  if (at === text.length) return text;
+  let out = text.slice(0, at);
+  for (; at < text.length; at++) {
+    const code = text.charCodeAt(at);
+    out += isControl(code) ? `\\x${code.toString(16).padStart(2, '0')}` : text[at];
+  }
+  return out;
 }
 
 export type OldestDeletedHandler = (subscription: LogSubscription, file: string) => void;
