@@ -276,6 +276,15 @@ try {
   const plainPeer = median(plain.postfix);
   const tlsOurs = median(tls.gateway);
   const tlsPeer = median(tls.postfix);
+  // Each run measures the gateway then Postfix back to back: the ratio is the median of the
+  // runs' ratios, so that a burst of load from other jobs falls on both sides of one ratio.
+  const runRatios = (side: { gateway: number[]; postfix: number[] }) => side.gateway.map((g, i) => g / side.postfix[i]!);
+  const plainRatio = median(runRatios(plain));
+  const tlsRatio = median(runRatios(tls));
+  const runsNote = (side: { gateway: number[]; postfix: number[] }) =>
+    `median of ${runs} back-to-back runs' ratios (${runRatios(side)
+      .map((r) => r.toFixed(2))
+      .join(', ')})`;
   const details = {
     parallelSessions: parallel,
     messageBytes,
@@ -316,9 +325,10 @@ try {
         ours: round(plainOurs, 0),
         peer: round(plainPeer, 0),
         peerName: 'Postfix',
-        ratio: round(plainOurs / plainPeer),
+        ratio: round(plainRatio),
         target: '>= 1.0',
-        met: plainOurs / plainPeer >= 1,
+        met: plainRatio >= 1,
+        note: runsNote(plain),
         higherIsBetter: true,
       },
       {
@@ -328,11 +338,11 @@ try {
         ours: round(tlsOurs, 0),
         peer: round(tlsPeer, 0),
         peerName: 'Postfix (PEM key, smtpd_tls_req_ccert)',
-        ratio: round(tlsOurs / tlsPeer),
+        ratio: round(tlsRatio),
         target: '>= 1.0',
-        met: tlsOurs / tlsPeer >= 1,
+        met: tlsRatio >= 1,
         higherIsBetter: true,
-        note: 'gateway key in SoftHSM2',
+        note: `gateway key in SoftHSM2; ${runsNote(tls)}`,
       },
       {
         name: `memory with ${sessionCount} concurrent SMTP sessions (half mid-DATA)`,

@@ -143,7 +143,7 @@ const others = readdirSync(results).filter((f) => f.endsWith('.md') && f !== 'RE
 
 const readme = `# Latest benchmark and audit results
 
-Written by \`bench/run${values.quick ? ' --quick' : ''}\` (${values.quick ? '**quick pass: smaller sizes and fewer runs than the full benchmarks**' : 'full sizes'}), ${dates[0] ?? values.started ?? new Date().toISOString()} to ${dates.at(-1) ?? new Date().toISOString()} (UTC).
+Written by \`bench/run${values.quick ? ' --quick' : ''}\` (${values.quick ? '**quick pass: smaller sizes and fewer runs than the full benchmarks**' : 'full sizes'}), ${values.started ?? dates[0] ?? '?'} to ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} (UTC).
 Each benchmark measures the appliance and its peer on the same machine in the same run and
 reports their ratio; how each works is in [\`bench/README.md\`](../README.md). The raw results
 are in [\`raw/\`](raw/) (one JSON file per benchmark, every run's figures in \`details\`).
