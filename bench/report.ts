@@ -100,7 +100,7 @@ set title "Ours / peer, measured side by side (↑ higher is better, ↓ lower i
 set style data histogram
 set style fill solid 0.8 border -1
 set boxwidth 0.7
-set yrange [0:${cap + 0.3}]
+set yrange [0:${Math.min(cap, Math.max(...ratioRows.map(({ row }) => row.ratio!), 1.5)) + 0.3}]
 set grid ytics
 set xtics rotate by -35 left
 set key outside top center horizontal
@@ -143,7 +143,7 @@ const others = readdirSync(results).filter((f) => f.endsWith('.md') && f !== 'RE
 
 const readme = `# Latest benchmark and audit results
 
-Written by \`bench/run${values.quick ? ' --quick' : ''}\` (${values.quick ? '**quick pass: smaller sizes and fewer runs than the full benchmarks**' : 'full sizes'}), ${values.started ?? dates[0] ?? '?'} to ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} (UTC).
+Written by \`bench/run${values.quick ? ' --quick' : ''}\` (${values.quick ? '**quick pass: smaller sizes and fewer runs than the full benchmarks**' : 'full sizes'}), ${values.started ?? dates[0] ?? '?'} to ${(dates.at(-1) ?? new Date().toISOString()).replace(/\.\d+Z$/, 'Z')} (UTC).
 Each benchmark measures the appliance and its peer on the same machine in the same run and
 reports their ratio; how each works is in [\`bench/README.md\`](../README.md). The raw results
 are in [\`raw/\`](raw/) (one JSON file per benchmark, every run's figures in \`details\`).
@@ -160,7 +160,9 @@ figures move with that load; the ratios, measured side by side, move less.
 
 ${table.join('\n')}
 
-Ratios are ours / peer. "ours" is the appliance's code (the gateway service, its SoftHSM2
+Ratios are ours / peer. Where a benchmark repeats its runs, ours and peer are medians over the
+runs and the ratio is the median of each run's ratio (the two sides run back to back), so it
+can differ a little from ours / peer in the same row. "ours" is the appliance's code (the gateway service, its SoftHSM2
 key, the session pool, the CRL index, findevent); the peer is Postfix ${version('postconf', ['-d', '-h', 'mail_version'])}, a PEM key in
 the same TLS server, raw PKCS#11, \`openssl crl\` or \`grep\`.
 
