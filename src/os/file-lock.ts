@@ -1,16 +1,24 @@
 // An exclusive lock between processes: a lock file created with O_EXCL that
 // holds the owner's pid. A lock left by a process that died is taken over.
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** How long a lock file may stay without an owner's pid (created, pid not yet written) before it counts as left behind. */
+const unwrittenLockGraceMs = 30_000;
+
 function ownerAlive(path: string): boolean {
-  let pid: number;
+  let text: string;
+  let ageMs: number;
   try {
-    pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    text = readFileSync(path, 'utf8');
+    ageMs = Date.now() - statSync(path).mtimeMs;
   } catch {
-    return true; // just created, pid not written yet: treat as held
+    return true; // gone or unreadable this instant: try again
   }
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const pid = Number.parseInt(text, 10);
+  // An empty file is a lock its owner has just created and not yet written (slow machines
+  // show this): held, unless it has stayed empty long enough to be a crash's leftover.
+  if (!Number.isInteger(pid) || pid <= 0) return ageMs < unwrittenLockGraceMs;
   try {
     process.kill(pid, 0);
     return true;
@@ -50,6 +58,6 @@ export async function withFileLock<T>(path: string, work: () => Promise<T> | T, 
   try {
     return await work();
   } finally {
-    unlinkSync(path);
+    rmSync(path, { force: true });
   }
 }

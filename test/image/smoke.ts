@@ -294,7 +294,8 @@ async function guestFacts(shell: RootShell, certificateLabel: string): Promise<R
     await shell.run(`${asAppliance} pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label appliance --list-objects 2>/dev/null | grep -c 'Object;'`)
   ).output;
   facts.hostKey = (await shell.run('ssh-keygen -l -f /var/lib/appliance/ssh/ssh_host_rsa_key.pub')).output;
-  facts.spool = (await shell.run('find /var/lib/appliance/spool -type f ! -name "next-*" | sort | xargs -r sha256sum')).output;
+  // The messages themselves, wherever the queue has moved them (incoming, active, deferred): their status files change with each attempt.
+  facts.spool = (await shell.run('find /var/lib/appliance/spool -type f -name "*.msg" | xargs -r sha256sum | sed "s| .*/| |" | sort')).output;
   facts.revision = (await shell.run('ls /var/lib/appliance/config/revisions | sort -n | tail -1')).output;
   facts.adminShadow = (await shell.run('getent shadow admin | cut -d: -f3')).output;
   facts.listener = (await shell.run('ss -ltnH sport = :25')).output;
@@ -498,7 +499,7 @@ async function main(): Promise<void> {
   const versionOut = await consoleCommand(console0, 'version');
   check(versionOut.includes(`Appliance firmware ${version}`), 'console "version" shows the image version', versionOut.match(/Appliance firmware [^\n]*/)?.[0]);
   check(
-    /HSM: softhsm2, token "appliance" initialised/.test(versionOut) && /Self-test: passed/i.test(versionOut),
+    /HSM: softhsm2, token "appliance" initialised/.test(versionOut) && /Self-test: HSM ready/.test(versionOut),
     'and the HSM and its self-test status',
     versionOut.match(/Self-test: [^\n]*/)?.[0],
   );
@@ -542,9 +543,9 @@ async function main(): Promise<void> {
   // ---- SMTP with STARTTLS and a client certificate through the forwarded port
   const withoutCertificate = await swaks('no-cert', []);
   check(
-    /<~\* {2}554 5\.7\.1 A valid client certificate is required/.test(withoutCertificate.output),
+    /<~\*\s+554 5\.7\.1 A valid client certificate is required/.test(withoutCertificate.output),
     'without a client certificate the listener refuses (554 5.7.1)',
-    withoutCertificate.output.match(/<~\* {2}5\d\d [^\n]*/)?.[0],
+    withoutCertificate.output.match(/<~\*\s+5\d\d [^\n]*/)?.[0],
   );
   const peerCert = join(artefacts, 'peer-cert.pem');
   const sent = await swaks('client-cert', ['--tls-cert', ca.clientCert, '--tls-key', ca.clientKey, '--tls-get-peer-cert', peerCert]);
@@ -622,6 +623,7 @@ async function main(): Promise<void> {
   await answer(console0, /FIPS Officer password: $/m, newOfficerPassword, 'the FIPS Officer password prompt');
   const officer = await console0.waitFor(/([\s\S]*?)FIPS management mode\. Every change accepted here/, 120_000, 'FIPS management mode');
   check(!/factory/.test(officer[1] ?? ''), 'the changed FIPS Officer password survived: FIPS mode opens with no factory prompt');
+  await console0.waitFor(/> $/m, 60_000, 'the console prompt');
   const certs = await consoleCommand(console0, 'fipsconfig certs');
   check(/smoke-tls {2}[^\n]*mail\.example\.com/.test(certs), 'the imported certificate is listed after the reboot', certs.match(/smoke-tls[^\n]*/)?.[0]);
   console0.send('exit\n');

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { Candidate } from '../../src/os/config/candidate.js';
 import { ConfigStore } from '../../src/os/config/store.js';
+import { withFileLock } from '../../src/os/file-lock.js';
 import { sampleConfig } from '../helpers/configs.js';
 import { compiled, tempState } from '../helpers/state.js';
 
@@ -215,4 +216,20 @@ t.test('an unusable committed file is set aside, the newest valid revision runs,
     readFileSync(join(root, 'logs', 'system_logs', 'system_logs.current'), 'utf8'),
     /Critical: Alert \(critical, system\): the committed configuration was unusable and was replaced - .*running revision 2 \(good\)/,
   );
+});
+
+t.test('a lock file its owner has created but not yet written is held; one left empty for long is taken over', async (t) => {
+  const dir = tempState(t, 'appliance-lock-');
+  const lock = join(dir, 'commit.lock');
+  writeFileSync(lock, ''); // O_EXCL create done, pid not written yet (seen under emulation)
+  await t.rejects(
+    withFileLock(lock, () => 'ran', 300),
+    { message: /another commit is in progress/ },
+    'a fresh empty lock is not taken from its owner',
+  );
+  t.ok(existsSync(lock), 'and it is not removed');
+  const longAgo = new Date(Date.now() - 120_000);
+  utimesSync(lock, longAgo, longAgo);
+  t.equal(await withFileLock(lock, () => 'ran', 2000), 'ran', 'an empty lock left by a crash is taken over');
+  t.notOk(existsSync(lock), 'and released');
 });
