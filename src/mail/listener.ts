@@ -59,7 +59,14 @@ export class ListenerSocket {
       return;
     }
     this.open++;
-    socket.once('close', () => this.open--);
-    void this.endpoint.accept(socket).catch(() => socket.destroy());
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.open--;
+    };
+    // smtp-server removes every listener of the raw socket at STARTTLS: the endpoint also says when the session ends.
+    socket.once('close', release);
+    void this.endpoint.accept(socket, release).catch(() => socket.destroy());
   }
 }

@@ -56,6 +56,8 @@ export interface ConnectionState extends ConnectionPolicyView {
   authenticatedAs?: { method: 'certificate' | 'smtp-auth'; identity: string; user: string };
   /** The directory could not be asked: authentication is temporarily unavailable (454), never refused. */
   authUnavailable?: string;
+  /** Tells the listener the connection is over (its count of open connections). */
+  ended?: () => void;
 }
 
 const sessions = new WeakMap<SMTPServerSession, ConnectionState>();
@@ -178,8 +180,8 @@ export class SmtpEndpoint {
     return this.tlsProblem ? `TLS unavailable: ${this.tlsProblem}` : 'TLS ready';
   }
 
-  /** Takes over an accepted TCP connection. */
-  async accept(socket: Socket): Promise<void> {
+  /** Takes over an accepted TCP connection; `ended` is called when its SMTP session closes. */
+  async accept(socket: Socket, ended?: () => void): Promise<void> {
     const icid = this.deps.icids.take();
     const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const log = (line: string) => this.deps.logs.write('mail', 'info', line);
@@ -204,6 +206,7 @@ export class SmtpEndpoint {
       messages: 0,
       tls: policy.tls,
       requireTlsForSmtpAuth: policy.requireTlsForSmtpAuth,
+      ...(ended ? { ended } : {}),
       // Asked at STARTTLS time: the HSM may have gone since the connection opened.
       get tlsAvailable() {
         return tlsUsable();
@@ -430,5 +433,6 @@ export class SmtpEndpoint {
   private onClose(session: SMTPServerSession): void {
     const state = sessions.get(session);
     if (state) this.deps.logs.write('mail', 'info', `ICID ${state.icid} close`);
+    state?.ended?.();
   }
 }

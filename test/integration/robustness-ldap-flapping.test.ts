@@ -27,8 +27,12 @@ const valid = [
 ];
 const fixture = await gatewayFixture(t);
 const ldapCa = new TestCa({ dir: join(fixture.token.root, 'pki', 'ldap-ca'), commonName: 'Directory CA' });
-const primary = await Slapd.start(t, { ca: ldapCa, users: valid });
-const secondary = await Slapd.start(t, { ca: ldapCa, users: valid, host: '127.0.0.2', port: primary.port, ldapsPort: primary.ldapsPort });
+// Certificate logins (the seed's cac-auth profile): a CAC the directory knows, and one it does not.
+const cacHolder = fixture.clientCa.issue({ commonName: 'DOE.JOHN.1234567890' });
+const stranger = fixture.clientCa.issue({ commonName: 'NOT.IN.DIRECTORY.1' });
+const users = [...valid, { uid: 'jdoe', password: 'John-Pass-1', caccn: 'DOE.JOHN.1234567890', cacserial: cacHolder.serial }];
+const primary = await Slapd.start(t, { ca: ldapCa, users });
+const secondary = await Slapd.start(t, { ca: ldapCa, users, host: '127.0.0.2', port: primary.port, ldapsPort: primary.ldapsPort });
 const hosts = [primary, secondary];
 const seedConfig = sampleConfig();
 
@@ -36,6 +40,7 @@ const seedConfig = sampleConfig();
 // seed's walkthrough), one where only an authenticated session may relay past the accepted domains.
 const relayPort = await freePort();
 const acceptPort = await freePort();
+const cacPort = await freePort();
 const policies = (connection: 'relay' | 'accept', smtpAuth: 'required' | 'preferred') => [
   {
     name: 'DEFAULT',
@@ -51,12 +56,17 @@ const policies = (connection: 'relay' | 'accept', smtpAuth: 'required' | 'prefer
 const listeners = [
   ...(listenerConfig(relayPort, { name: 'RelayNeedsAuth', smtpAuthProfile: 'ldap-auth', policies: policies('relay', 'required') }) ?? []),
   ...(listenerConfig(acceptPort, { name: 'AuthToRelay', smtpAuthProfile: 'ldap-auth', policies: policies('accept', 'preferred') }) ?? []),
+  ...(listenerConfig(cacPort, {
+    name: 'CacToRelay',
+    smtpAuthProfile: 'cac-auth',
+    policies: [{ ...policies('relay', 'required')[0]!, tls: 'required', verifyClientCertificate: true, requireTlsForSmtpAuth: true }],
+  }) ?? []),
 ];
-await startGateway(
+const { gateway } = await startGateway(
   t,
   fixture,
   {
-    certificates: { trustStore: [ldapCa.trustStoreEntry('directory-ca')], distrusted: [] },
+    certificates: { trustStore: [ldapCa.trustStoreEntry('directory-ca'), fixture.clientCa.trustStoreEntry('client-root')], distrusted: [] },
     ldap: { servers: [ldapServerProfile(hosts, { deadHostBackoffSeconds: 1, connectTimeoutMs: 1000, searchTimeoutMs: 2000 })], queries: seedConfig.ldap.queries },
     smtpAuth: seedConfig.smtpAuth,
     listeners,
@@ -65,7 +75,7 @@ await startGateway(
   (config) => new LdapSmtpAuthenticator(config, { logs: fixture.token.runtime.logs, logger: fixture.token.runtime.logger }),
 );
 
-type Kind = 'valid' | 'wrong-password' | 'unknown-user' | 'no-auth';
+type Kind = 'valid' | 'wrong-password' | 'unknown-user' | 'no-auth' | 'cac' | 'unknown-cac';
 interface Session {
   kind: Kind;
   port: number;
@@ -78,7 +88,36 @@ interface Session {
 
 const plain = (user: string, password: string) => Buffer.from(`\0${user}\0${password}`).toString('base64');
 
+/** STARTTLS with a client certificate, then MAIL and RCPT: the directory is asked during the handshake. */
+async function certificateSession(kind: 'cac' | 'unknown-cac'): Promise<Session> {
+  const holder = kind === 'cac' ? cacHolder : stranger;
+  const session: Session = { kind, port: cacPort, user: kind === 'cac' ? 'jdoe' : 'stranger', replies: [], queued: false };
+  const smtp = await RawSmtp.connect(cacPort);
+  const say = async (line: string) => {
+    const reply = await smtp.command(line);
+    session.replies.push(`${line.slice(0, 40)} -> ${reply}`);
+    return reply;
+  };
+  try {
+    session.replies.push(await smtp.reply());
+    await say('EHLO client.example.com');
+    if (!(await say('STARTTLS')).startsWith('220')) return session;
+    await smtp.startTls({ cert: holder.pem, key: holder.keyPem });
+    await say('EHLO client.example.com');
+    // The certificate login's answer shows at MAIL FROM: 250, 454 while no host answers, 530 for nobody.
+    session.auth = await say(`MAIL FROM:<${session.user}@example.com>`);
+    if (!session.auth.startsWith('250')) return session;
+    session.rcpt = await say('RCPT TO:<someone@elsewhere.example.net>');
+    if (session.rcpt.startsWith('250') && (await say('DATA')).startsWith('354')) session.queued = /^250 /.test(await say(`Subject: flapping\r\n\r\nfrom ${session.user}\r\n.`));
+    await say('QUIT');
+  } finally {
+    smtp.close();
+  }
+  return session;
+}
+
 async function smtpSession(kind: Kind, port: number, account = pick(valid)): Promise<Session> {
+  if (kind === 'cac' || kind === 'unknown-cac') return certificateSession(kind);
   const user = kind === 'unknown-user' ? `nobody${Math.floor(random() * 1000)}` : account.uid;
   const password = kind === 'valid' ? account.password : `${account.password}-wrong`;
   const session: Session = { kind, port, user, replies: [], queued: false };
@@ -112,7 +151,7 @@ t.test('slapd hosts flap during a load of authenticated sessions', async (t) => 
   const sessions: Session[] = [];
   const errors: string[] = [];
   let flapping = true;
-  const kinds: Kind[] = ['valid', 'valid', 'wrong-password', 'unknown-user', 'no-auth'];
+  const kinds: Kind[] = ['valid', 'valid', 'wrong-password', 'unknown-user', 'no-auth', 'cac', 'unknown-cac'];
   const worker = async () => {
     while (flapping) {
       try {
@@ -123,6 +162,7 @@ t.test('slapd hosts flap during a load of authenticated sessions', async (t) => 
     }
   };
   const workers = Array.from({ length: 6 }, worker);
+  const cacSessions = () => sessions.filter((s) => s.kind === 'cac' || s.kind === 'unknown-cac').length;
 
   const schedule: string[] = [];
   const bothDownAt = 2 + Math.floor(random() * 6);
@@ -146,10 +186,31 @@ t.test('slapd hosts flap during a load of authenticated sessions', async (t) => 
   t.comment(`schedule: ${schedule.join(', ')}`);
 
   t.same(errors, [], 'every session got its replies (no hung or dropped connection)');
-  const relayedWithoutAuth = sessions.filter((s) => s.kind !== 'valid' && (s.rcpt?.startsWith('250') || s.auth?.startsWith('235')));
+  // Each listener counts its connections against maxConnections (50): a session that ended must not hold a place.
+  await sleep(200);
+  t.same(
+    gateway.status().map((line) => /(\d+) open connection/.exec(line)?.[1]),
+    ['0', '0', '0'],
+    `every listener is back to 0 open connections after ${cacSessions()} STARTTLS sessions on one of them`,
+  );
+  const entitled = (s: Session) => s.kind === 'valid' || s.kind === 'cac';
+  const relayedWithoutAuth = sessions.filter((s) => !entitled(s) && (s.rcpt?.startsWith('250') || s.auth?.startsWith('235')));
   t.same(relayedWithoutAuth, [], 'never an unauthenticated relay: no 235 and no 250 to RCPT without valid credentials');
-  const refusedValid = sessions.filter((s) => s.kind === 'valid' && s.replies.some((r) => /(^|-> )5\d\d /.test(r)));
-  t.same(refusedValid, [], 'never a permanent refusal (5xx) of a valid user');
+  const refusedValid = sessions.filter((s) => entitled(s) && s.replies.some((r) => /(^|-> )5\d\d /.test(r)));
+  t.same(refusedValid, [], 'never a permanent refusal (5xx) of a valid user, by password or by certificate');
+  const cacs = sessions.filter((s) => s.kind === 'cac');
+  t.ok(
+    cacs.some((s) => s.queued),
+    'a CAC holder relayed while a host was up',
+  );
+  t.ok(
+    cacs.some((s) => s.auth?.startsWith('454 4.7.0')),
+    'a CAC holder got 454 4.7.0 while no host answered',
+  );
+  t.ok(
+    sessions.some((s) => s.kind === 'unknown-cac' && s.auth?.startsWith('530 5.7.0')),
+    'a certificate the directory does not know got 530 5.7.0',
+  );
   const unavailable = sessions.filter((s) => s.kind === 'valid' && s.auth?.startsWith('454 4.7.0'));
   const relayed = sessions.filter((s) => s.kind === 'valid' && s.queued);
   t.ok(unavailable.length > 0, `valid users got 454 4.7.0 while no host answered (${unavailable.length} times)`);
@@ -171,8 +232,10 @@ t.test('once the directory is back, every valid user relays on both listeners', 
       t.ok(session.queued, `${user.uid} relays on port ${port}`, { replies: session.replies });
     }
   }
-  const stranger = await smtpSession('no-auth', acceptPort);
-  t.match(stranger.rcpt, /^530 5\.7\.0 /, 'and a session without AUTH still may not relay');
+  const cac = await smtpSession('cac', cacPort);
+  t.ok(cac.queued, 'the CAC holder relays', { replies: cac.replies });
+  const noAuth = await smtpSession('no-auth', acceptPort);
+  t.match(noAuth.rcpt, /^530 5\.7\.0 /, 'and a session without AUTH still may not relay');
   const wrong = await smtpSession('wrong-password', relayPort);
   t.match(wrong.auth, /^535 5\.7\.8 /, 'and a wrong password is refused');
 });
