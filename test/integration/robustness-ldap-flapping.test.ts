@@ -236,6 +236,13 @@ t.test('once the directory is back, every valid user relays on both listeners', 
   t.ok(cac.queued, 'the CAC holder relays', { replies: cac.replies });
   const noAuth = await smtpSession('no-auth', acceptPort);
   t.match(noAuth.rcpt, /^530 5\.7\.0 /, 'and a session without AUTH still may not relay');
+  // A NUL in an AUTH LOGIN user name is refused before any lookup.
+  const login = await RawSmtp.connect(relayPort);
+  t.teardown(() => login.close());
+  await login.reply();
+  await login.command('EHLO client.example.com');
+  t.match(await login.command('AUTH LOGIN'), /^334 /);
+  t.match(await login.command(Buffer.from('alice\u0000*)(uid=*').toString('base64')), /^501 5\.5\.4 /, 'a user name with a NUL: 501, not a lookup');
   const wrong = await smtpSession('wrong-password', relayPort);
   t.match(wrong.auth, /^535 5\.7\.8 /, 'and a wrong password is refused');
 });
