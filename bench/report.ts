@@ -139,7 +139,9 @@ const dates = benchResults.map((r) => r.date).sort();
 const audit = benchResults.find((r) => r.benchmark === 'audit-tls')?.details as
   | { protocols: Record<string, string>; clientRenegotiation: string; secureRenegotiation: string; highOrCritical: string[]; testssl: string }
   | undefined;
-const others = readdirSync(results).filter((f) => f.endsWith('.md') && f !== 'README.md');
+/** What other work keeps here (image build and boot, ssh-audit): listed, not generated. */
+const generated = new Set(['README.md', 'raw', 'ratios.png', 'ratios.dat', 'rates.png', 'rates.dat', 'testssl-smtp.json', 'testssl-smtp-summary.json']);
+const others = readdirSync(results).filter((f) => !generated.has(f));
 
 const readme = `# Latest benchmark and audit results
 
