@@ -455,7 +455,11 @@ async function serveUpgradeBundles(version: string): Promise<{ port: number; nex
     createReadStream(file).pipe(res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as AddressInfo).port, nextVersion, close: () => server.close() };
+  const close = () => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true }); // two copies of the payload: not worth keeping as artefacts
+  };
+  return { port: (server.address() as AddressInfo).port, nextVersion, close };
 }
 
 async function main(): Promise<void> {
