@@ -1,13 +1,14 @@
 // Upgrades (seed "Upgrade Paths"). A bundle, made by scripts/build-image, is a tar file
 // holding upgrade.json (the version it installs, the versions it may be installed on,
-// the SHA-256 of the payload) and payload.tar (the /usr/lib/appliance tree and
-// /etc/appliance-version). This module checks a bundle against the running version and
+// the SHA-256 of the payload), upgrade.json.sig (its Ed25519 signature by the build's
+// key, whose public half the image carries) and payload.tar (the /usr/lib/appliance tree
+// and /etc/appliance-version). This module checks a bundle against the running version and
 // stages it; image/rootfs/usr/lib/appliance/bin/apply-upgrade (root, started by
 // appliance-upgrade.path) installs the staged payload and reboots. The configuration and
 // everything else under the state folder is left as it is; the services migrate it.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, statSync } from 'node:fs';
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +25,19 @@ export const upgradeManifest = z.strictObject({
 export type UpgradeManifest = z.infer<typeof upgradeManifest>;
 
 export class UpgradeRefused extends Error {}
+
+/** The public key that signs upgrade bundles, installed by scripts/build-image. */
+export const upgradeSigningKeyFile = process.env.APPLIANCE_UPGRADE_KEY ?? '/usr/lib/appliance/upgrade-signing.pub';
+
+function checkSignature(manifestBytes: Buffer, signature: Buffer): void {
+  let key: ReturnType<typeof createPublicKey>;
+  try {
+    key = createPublicKey(readFileSync(upgradeSigningKeyFile));
+  } catch {
+    throw new UpgradeRefused(`this appliance has no upgrade signing key (${upgradeSigningKeyFile}): only an image built by scripts/build-image takes upgrades`);
+  }
+  if (!verify(null, manifestBytes, key, signature)) throw new UpgradeRefused('the bundle is not signed by the key this appliance trusts. Nothing was changed.');
+}
 
 export function upgradeFiles(paths: Pick<StatePaths, 'root' | 'run'>) {
   const dir = join(paths.root, 'upgrade');
@@ -52,12 +66,13 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Reads and checks a bundle's manifest; refuses a version the bundle does not list as an upgrade path. */
+/** Checks a bundle: its signature, its manifest, its payload; refuses a version the bundle does not list as an upgrade path. */
 export async function checkBundle(bundle: string, runningVersion: string): Promise<UpgradeManifest> {
-  const text = (await withTarMember(bundle, 'upgrade.json', readAll)).toString('utf8');
+  const manifestBytes = await withTarMember(bundle, 'upgrade.json', readAll);
+  checkSignature(manifestBytes, await withTarMember(bundle, 'upgrade.json.sig', readAll));
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(manifestBytes.toString('utf8'));
   } catch {
     throw new UpgradeRefused("the bundle's upgrade.json is not JSON");
   }

@@ -429,7 +429,7 @@ async function auditSsh(): Promise<void> {
 /**
  * Two upgrade bundles served to the guest over QEMU's user network (the host is 10.0.2.2
  * there): the image's own (same version: refused) and one repacked from it that installs
- * `${version}.smoke` on this version.
+ * `${version}.smoke` on this version, signed with the build's key.
  */
 async function serveUpgradeBundles(version: string): Promise<{ port: number; nextVersion: string; close(): void }> {
   const built = join(out, `appliance-${version}.upgrade.tar`);
@@ -444,7 +444,10 @@ async function serveUpgradeBundles(version: string): Promise<{ port: number; nex
   await run('tar', ['-cf', join(dir, 'payload.tar'), '--numeric-owner', '-C', payload, 'usr/lib/appliance', 'etc/appliance-version']);
   const sha = (await run('sha256sum', [join(dir, 'payload.tar')])).stdout.split(' ')[0];
   writeFileSync(join(dir, 'upgrade.json'), JSON.stringify({ product: 'hsm-mail-gateway', version: nextVersion, upgradeFrom: [version], payloadSha256: sha }));
-  await run('tar', ['-cf', join(dir, 'next.tar'), '-C', dir, 'upgrade.json', 'payload.tar']);
+  // Signed with the key scripts/build-image signed the image's own bundle with (the image trusts its public half).
+  const signingKey = process.env.UPGRADE_SIGNING_KEY ?? join(process.env.IMAGE_CACHE ?? '/var/cache/appliance-image', 'upgrade-signing-key.pem');
+  await run('openssl', ['pkeyutl', '-sign', '-inkey', signingKey, '-rawin', '-in', join(dir, 'upgrade.json'), '-out', join(dir, 'upgrade.json.sig')]);
+  await run('tar', ['-cf', join(dir, 'next.tar'), '-C', dir, 'upgrade.json', 'upgrade.json.sig', 'payload.tar']);
   rmSync(payload, { recursive: true, force: true });
   const files: Record<string, string> = { '/same.tar': built, '/next.tar': join(dir, 'next.tar') };
   const server = createServer((req, res) => {
