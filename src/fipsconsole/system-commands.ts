@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireModule, findTokenSlot, releaseModule } from '../hsm/module.js';
 import { requestServiceAction, ServiceUnavailable } from '../os/service-requests.js';
+import { upgradeFiles } from '../os/upgrade.js';
 import type { Command, ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
 
@@ -60,6 +61,8 @@ export const systemCommands: Record<string, Command> = {
     usage: '',
     async run(_args, ctx) {
       ctx.print(`Appliance firmware ${ctx.version}\nNode.js ${process.version}\nHSM: ${hsmState(ctx)}\nSelf-test: ${await selfTestStatus(ctx)}`);
+      const failure = upgradeFiles(ctx.runtime.paths).lastFailure;
+      if (existsSync(failure)) ctx.print(`Last upgrade: refused at install: ${readFileSync(failure, 'utf8').trim()}`);
     },
   },
   tail: {

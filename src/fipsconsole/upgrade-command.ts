@@ -1,10 +1,19 @@
 // The upgrade command: a new firmware bundle from a URL or the configuration folder,
 // accepted only when it lists the running version as an upgrade path (src/os/upgrade.ts).
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { checkBundle, downloadBundle, stageBundle, UpgradeRefused, upgradeFiles } from '../os/upgrade.js';
-import type { Command } from './commands.js';
+import type { Command, ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
+
+/** What a download may take: the free space above the spool's reserve (the state folder is one file system), at most 2 GB. */
+function downloadBudget(ctx: ConsoleContext, dir: string): number {
+  mkdirSync(dir, { recursive: true });
+  const { bavail, bsize } = statfsSync(dir);
+  const budget = Math.min(2 * 1024 ** 3, bavail * bsize - ctx.runtime.config.system.spoolReserveMegabytes * 1048576);
+  if (budget <= 0) throw new UsageError("there is no room for an upgrade above the spool's free-space reserve; nothing was downloaded");
+  return budget;
+}
 
 export const upgrade: Command = {
   summary: 'install a new firmware version (from a URL or a file in the configuration folder) and reboot; the configuration is kept',
@@ -16,9 +25,8 @@ export const upgrade: Command = {
     if (/^https?:\/\//i.test(source)) {
       ctx.print(`Downloading ${source} …`);
       try {
-        await downloadBundle(source, files.download, ctx.print);
+        await downloadBundle(source, files.download, downloadBudget(ctx, files.dir), ctx.print);
       } catch (err) {
-        rmSync(`${files.download}.part`, { force: true });
         throw new UsageError(err instanceof UpgradeRefused ? err.message : `downloading ${source} failed: ${(err as Error).cause ?? (err as Error).message}`);
       }
       bundle = files.download;

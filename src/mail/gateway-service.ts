@@ -4,6 +4,7 @@
 // Message fsyncs run on libuv's thread pool: more threads, more messages committed at once.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHsmService } from '../hsm/context.js';
 import type { HsmService } from '../hsm/service.js';
@@ -36,9 +37,14 @@ async function stopAll(): Promise<void> {
 /** After the HSM came back: a new process image gets a fresh PKCS#11 module and OpenSSL engine, under the same pid. */
 async function restartInPlace(runtime: Runtime): Promise<void> {
   await stopAll();
+  // No commit may signal the new image before it has its SIGHUP handler: it writes the pid file again once started.
+  rmSync(join(runtime.paths.run, 'gateway.pid'), { force: true });
   runtime.close();
-  process.execve?.(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)]);
-  process.exit(75); // no execve: systemd's Restart=on-failure starts the service again
+  try {
+    process.execve?.(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)]);
+  } finally {
+    process.exit(75); // no execve, or it failed: systemd's Restart=on-failure starts the service again
+  }
 }
 
 function watchHsm(runtime: Runtime): HsmWatch | undefined {

@@ -18,6 +18,12 @@ export interface ServiceHooks {
 
 export async function runService(name: string, hooks: ServiceHooks, root?: string): Promise<Runtime> {
   const systemd = new Systemd();
+  // A commit during the start (SIGHUP's default action would end the process) is kept for after it.
+  let reloadDuringStart = false;
+  const hupDuringStart = () => {
+    reloadDuringStart = true;
+  };
+  process.on('SIGHUP', hupDuringStart);
   const runtime = await openRuntime(name, root);
   const reverted = await runtime.store.recoverAtStart();
   if (reverted) {
@@ -50,6 +56,8 @@ export async function runService(name: string, hooks: ServiceHooks, root?: strin
       }
     });
   });
+  process.off('SIGHUP', hupDuringStart);
+  if (reloadDuringStart) process.emit('SIGHUP', 'SIGHUP');
   let serving = Promise.resolve();
   process.on('SIGUSR2', () => {
     serving = serving.then(() => serveRequests(runtime.paths.run, name, hooks.actions ?? {})).catch((err) => runtime.logger.error({ err }, 'console request failed'));

@@ -8,7 +8,7 @@
 // everything else under the state folder is left as it is; the services migrate it.
 import { spawn } from 'node:child_process';
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -41,7 +41,14 @@ function checkSignature(manifestBytes: Buffer, signature: Buffer): void {
 
 export function upgradeFiles(paths: Pick<StatePaths, 'root' | 'run'>) {
   const dir = join(paths.root, 'upgrade');
-  return { dir, download: join(dir, 'download.tar'), staged: join(dir, 'staged.tar'), request: join(paths.run, 'upgrade-request.json') };
+  return {
+    dir,
+    download: join(dir, 'download.tar'),
+    staged: join(dir, 'staged.tar'),
+    /** Written by apply-upgrade when it refused the staged bundle; `version` shows it. */
+    lastFailure: join(dir, 'last-failure.txt'),
+    request: join(paths.run, 'upgrade-request.json'),
+  };
 }
 
 /** Reads one member of a tar file through `consume` (tar -xO: no shell, no files written); rejects when tar fails. */
@@ -94,24 +101,32 @@ export async function checkBundle(bundle: string, runningVersion: string): Promi
   return manifest;
 }
 
-/** Downloads a bundle over HTTP(S) into the upgrade folder, reporting progress. */
-export async function downloadBundle(url: string, target: string, progress: (text: string) => void): Promise<void> {
+/** Downloads a bundle over HTTP(S) into the upgrade folder, reporting progress; refuses one larger than `maxBytes`. */
+export async function downloadBundle(url: string, target: string, maxBytes: number, progress: (text: string) => void): Promise<void> {
   mkdirSync(join(target, '..'), { recursive: true });
   const response = await fetch(url, { signal: AbortSignal.timeout(30 * 60_000) });
   if (!response.ok || !response.body) throw new UpgradeRefused(`downloading ${url} failed: HTTP ${response.status} ${response.statusText}`);
+  const tooLarge = () => new UpgradeRefused(`the bundle is larger than the ${(maxBytes / 1048576).toFixed(0)} MB this appliance can take without eating into the spool's reserve`);
   const total = Number(response.headers.get('content-length') ?? 0);
+  if (total > maxBytes) throw tooLarge();
   let received = 0;
   let lastShown = 0;
   const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
   body.on('data', (chunk: Buffer) => {
     received += chunk.length;
+    if (received > maxBytes) body.destroy(tooLarge());
     if (received - lastShown >= 16 << 20 || received === total) {
       lastShown = received;
       progress(`  downloaded ${(received / 1048576).toFixed(0)} MB${total ? ` of ${(total / 1048576).toFixed(0)} MB (${Math.floor((100 * received) / total)}%)` : ''}`);
     }
   });
-  await pipeline(body, createWriteStream(`${target}.part`));
-  renameSync(`${target}.part`, target);
+  const part = `${target}.${process.pid}.part`; // two sessions never write one file
+  try {
+    await pipeline(body, createWriteStream(part));
+    renameSync(part, target);
+  } finally {
+    rmSync(part, { force: true });
+  }
 }
 
 /** Puts a checked bundle in the staged place and asks the root unit to install it (which reboots). */
@@ -124,6 +139,7 @@ export async function stageBundle(paths: Pick<StatePaths, 'root' | 'run'>, bundl
     await pipeline(createReadStream(bundle), createWriteStream(`${files.staged}.part`));
     renameSync(`${files.staged}.part`, files.staged);
   }
+  rmSync(files.lastFailure, { force: true });
   const request = { version: manifest.version, bytes: statSync(files.staged).size, requestedBy: by, requested: new Date().toISOString() };
   writeFileDurably(files.request, `${JSON.stringify(request)}\n`, 0o600);
 }

@@ -151,4 +151,6 @@ t.test('apply-upgrade checks again as root: what the console would refuse, stage
   t.equal(readFileSync(join(a.root, 'etc/appliance-version'), 'utf8').trim(), running);
   t.equal(readFileSync(join(a.root, 'usr/lib/appliance/RELEASE'), 'utf8').trim(), running);
   t.notOk(existsSync(join(a.state, 'run/upgrade-request.json')), 'the request is not retried at every boot');
+  const version = await consoleSession({ env: a.env }, ['version', 'exit']);
+  t.match(version.output, /Last upgrade: refused at install: 0\.3\.0\+202612010000 does not list 0\.1\.0\+202601010000 as an upgrade path/, 'the administrator sees why');
 });

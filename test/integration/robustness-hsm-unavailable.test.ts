@@ -6,7 +6,7 @@
 // STARTTLS with 454 4.7.0 (no crash, no plain-text fallthrough, no hang), an
 // alert must be raised, and TLS must come back by itself when the token does.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
@@ -105,6 +105,7 @@ t.test('the token goes away: STARTTLS gets 454 4.7.0, nothing flows in plain tex
 
 t.test('the token comes back: the service recovers by itself, with an alert, and mail flows over TLS again', async (t) => {
   const pid = service.pid;
+  const tokenBackAt = Date.now();
   renameSync(pulled, tokens);
   const recovered = await until('the recovery alert', () => alerts().find((a) => a.class === 'hardware' && a.severity === 'information'));
   t.match(recovered.subject, /HSM token available again/, 'an information alert says TLS resumes');
@@ -116,7 +117,9 @@ t.test('the token comes back: the service recovers by itself, with an alert, and
   t.match(sent.output, /-> STARTTLS\s+<- +220 /, 'STARTTLS is accepted again');
   t.match(sent.output, /<~ +250 2\.0\.0 Ok: queued as \d+/, 'a message with TLS goes through');
   t.equal(exited, undefined, 'the service process never exited');
-  t.equal(service.pid, pid, 'it restarted in place, under the same pid');
+  const pidFile = statSync(join(token.root, 'run', 'gateway.pid'));
+  t.ok(pidFile.mtimeMs > tokenBackAt, 'it started again (its pid file is written once it is ready again)');
+  t.equal(readFileSync(join(token.root, 'run', 'gateway.pid'), 'utf8'), String(pid), 'in place, under the same pid');
   t.equal(alerts().filter((a) => a.class === 'hardware').length, 2, 'one alert down, one alert up');
   t.notMatch(output, /Uncaught|TypeError|ReferenceError/, 'nothing was thrown');
 });
