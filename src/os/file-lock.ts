@@ -1,24 +1,14 @@
-// An exclusive lock between processes: a lock file created with O_EXCL that
-// holds the owner's pid. A lock left by a process that died is taken over.
-import { closeSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+// An exclusive lock between processes: a lock file holding the owner's pid and a
+// token. It appears whole (written under a private name, then hard-linked into place,
+// which fails if a lock exists), so it is never seen empty. A lock left by a process that
+// died is taken over; the owner removes the lock only while it is still its own.
+import { randomBytes } from 'node:crypto';
+import { linkSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** How long a lock file may stay without an owner's pid (created, pid not yet written) before it counts as left behind. */
-const unwrittenLockGraceMs = 30_000;
-
-function ownerAlive(path: string): boolean {
-  let text: string;
-  let ageMs: number;
-  try {
-    text = readFileSync(path, 'utf8');
-    ageMs = Date.now() - statSync(path).mtimeMs;
-  } catch {
-    return true; // gone or unreadable this instant: try again
-  }
+function ownerAlive(text: string): boolean {
   const pid = Number.parseInt(text, 10);
-  // An empty file is a lock its owner has just created and not yet written (slow machines
-  // show this): held, unless it has stayed empty long enough to be a crash's leftover.
-  if (!Number.isInteger(pid) || pid <= 0) return ageMs < unwrittenLockGraceMs;
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -27,20 +17,29 @@ function ownerAlive(path: string): boolean {
   }
 }
 
-function tryAcquire(path: string): boolean {
+function tryAcquire(path: string, content: string): boolean {
+  const mine = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(mine, content, { mode: 0o600 });
   try {
-    const fd = openSync(path, 'wx', 0o600);
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
+    linkSync(mine, path);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    if (!ownerAlive(path)) {
-      try {
-        unlinkSync(path);
-      } catch {}
-    }
+    takeOverIfAbandoned(path);
     return false;
+  } finally {
+    rmSync(mine, { force: true });
+  }
+}
+
+/** Removes a lock whose owner is dead, unless another process replaced it in the meantime (same inode). */
+function takeOverIfAbandoned(path: string): void {
+  try {
+    const seen = statSync(path);
+    if (ownerAlive(readFileSync(path, 'utf8'))) return;
+    if (statSync(path).ino === seen.ino) unlinkSync(path);
+  } catch {
+    // gone already: the next attempt takes it
   }
 }
 
@@ -48,16 +47,25 @@ export class LockTimeoutError extends Error {}
 
 /** Runs `work` while holding the lock at `path`; waits up to `timeoutMs` for it. */
 export async function withFileLock<T>(path: string, work: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
+  const content = `${process.pid} ${randomBytes(8).toString('hex')}`;
   const deadline = Date.now() + timeoutMs;
-  while (!tryAcquire(path)) {
+  while (!tryAcquire(path, content)) {
     if (Date.now() > deadline) {
-      throw new LockTimeoutError(`another commit is in progress (lock ${path}, held by pid ${readFileSync(path, 'utf8').trim()}); try again in a moment`);
+      let holder = 'unknown';
+      try {
+        holder = readFileSync(path, 'utf8').split(' ')[0] ?? holder;
+      } catch {}
+      throw new LockTimeoutError(`another commit is in progress (lock ${path}, held by pid ${holder}); try again in a moment`);
     }
     await sleep(25);
   }
   try {
     return await work();
   } finally {
-    rmSync(path, { force: true });
+    try {
+      if (readFileSync(path, 'utf8') === content) unlinkSync(path);
+    } catch {
+      // already gone
+    }
   }
 }

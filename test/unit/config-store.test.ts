@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { Candidate } from '../../src/os/config/candidate.js';
@@ -218,18 +218,20 @@ t.test('an unusable committed file is set aside, the newest valid revision runs,
   );
 });
 
-t.test('a lock file its owner has created but not yet written is held; one left empty for long is taken over', async (t) => {
+t.test('a lock left by a dead process is taken over; a live one is waited for and never removed by another', async (t) => {
   const dir = tempState(t, 'appliance-lock-');
   const lock = join(dir, 'commit.lock');
-  writeFileSync(lock, ''); // O_EXCL create done, pid not written yet (seen under emulation)
+  writeFileSync(lock, `${process.pid} someone-else`); // a live owner (this process) with another token
   await t.rejects(
     withFileLock(lock, () => 'ran', 300),
-    { message: /another commit is in progress/ },
-    'a fresh empty lock is not taken from its owner',
+    { message: /another commit is in progress .* held by pid \d+/ },
+    'a live lock is waited for',
   );
-  t.ok(existsSync(lock), 'and it is not removed');
-  const longAgo = new Date(Date.now() - 120_000);
-  utimesSync(lock, longAgo, longAgo);
-  t.equal(await withFileLock(lock, () => 'ran', 2000), 'ran', 'an empty lock left by a crash is taken over');
+  t.equal(readFileSync(lock, 'utf8'), `${process.pid} someone-else`, 'and left alone');
+  writeFileSync(lock, '999999999 crashed'); // no such process
+  t.equal(await withFileLock(lock, () => 'ran', 2000), 'ran', "a dead owner's lock is taken over");
   t.notOk(existsSync(lock), 'and released');
+  const inside = await withFileLock(lock, () => readFileSync(lock, 'utf8'));
+  t.match(inside, new RegExp(`^${process.pid} [0-9a-f]{16}$`), 'a lock is never seen empty: pid and token are there from the start');
+  t.same(readdirSync(dir), [], 'no private lock names are left behind');
 });
