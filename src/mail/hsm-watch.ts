@@ -20,6 +20,8 @@ export interface HsmWatchOptions {
   intervalMs?: number;
 }
 
+const maxProbeDelayMs = 60_000;
+
 export class HsmWatch {
   private state: 'up' | 'down' | 'restarting' = 'up';
   private timer: NodeJS.Timeout | undefined;
@@ -70,9 +72,18 @@ export class HsmWatch {
     });
   }
 
+  /** A probe starts a process and logs in to the token: while it stays gone, probe less and less often (a card may lock its PIN after many failed logins). */
+  private probeDelayMs = 0;
+  private nextProbeAt = 0;
+
   private async checkReturn(): Promise<void> {
+    if (Date.now() < this.nextProbeAt) return;
     const result = await this.options.probe();
-    if (!result.ok) return;
+    if (!result.ok) {
+      this.probeDelayMs = Math.min(maxProbeDelayMs, Math.max(this.options.intervalMs ?? 2000, this.probeDelayMs * 2));
+      this.nextProbeAt = Date.now() + this.probeDelayMs;
+      return;
+    }
     this.state = 'restarting';
     this.options.logs.write('mail', 'info', `HSM token available again (${result.detail}): the gateway restarts to load its TLS keys`);
     this.options.alerts.raise({

@@ -1,6 +1,7 @@
-// Connection (ICID) and message (MID) numbers that never repeat, across
-// restarts: numbers are handed out from a block reserved on disk, so a crash
-// skips at most the rest of a block and never reuses a number.
+// Connection (ICID) and message (MID) numbers that do not repeat across restarts:
+// numbers are handed out from a block reserved on disk, so a crash skips at most the
+// rest of a block. A counter file set aside as unreadable starts again above every MID
+// still in the spool (numbers of messages already delivered may then come again).
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { writeFileDurably } from '../os/atomic-file.js';
 

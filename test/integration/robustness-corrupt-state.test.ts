@@ -161,7 +161,7 @@ t.test('a corrupt configuration, spool files, MID counter and saved CRL are set 
     t.equal(corrupt.length, 1, 'the damaged CRL was set aside in crl/corrupt');
     t.same(readFileSync(join(root, 'crl', 'corrupt', corrupt[0] ?? 'none')), crlGarbage, 'unchanged');
     t.same(readFileSync(join(root, 'crl', 'crls', 'cac.crl')), goodCrl, 'the source was downloaded again at start');
-    t.match(systemLog(), /Warning: Alert \(warning, crl\): CRL source cac: the saved CRL was damaged and was set aside - /, 'a warning alert');
+    t.match(systemLog(), /Warning: Alert \(warning, crl\): CRL source cac: the saved CRL does not verify and was set aside - /, 'a warning alert');
   });
 
   t.test('the administrator gets each alert by mail', async (t) => {
@@ -171,7 +171,7 @@ t.test('a corrupt configuration, spool files, MID counter and saved CRL are set 
       /the MID counter was unreadable/,
       /MID 900: a spool file could not be read/,
       /MID 901: a spool file could not be read/,
-      /CRL source cac: the saved CRL was damaged/,
+      /CRL source cac: the saved CRL does not verify/,
     ];
     await until('the alert mails arrive', () => expected.every((e) => subjects().some((s) => e.test(s))), 20_000).catch(() => {});
     for (const e of expected)

@@ -67,3 +67,16 @@ t.test('login lines carry the client IP or the tty, for success and failure', as
   t.match(lines[1], /Warning: User admin login from 198\.51\.100\.8 via ssh failed: wrong password$/);
   t.match(lines[2], /Warning: User officer login on ttyS0 via serial failed: wrong password$/);
 });
+
+t.test('a log line carries no byte a terminal acts on: C0, DEL and C1 controls are written as \\xHH', async (t) => {
+  const root = tempState(t);
+  const runtime = await openRuntime('test', root);
+  t.teardown(() => runtime.close());
+  runtime.logs.write('authentication', 'info', 'client certificate subject "CN=Eve\u0000\u001b[2J\u009b31m\u007f" verdict rejected');
+  const line = readFileSync(join(root, 'logs', 'authentication', 'authentication.current'), 'utf8').trim();
+  t.match(line, /subject "CN=Eve\\x00\\x1b\[2J\\x9b31m\\x7f" verdict rejected$/);
+  t.notOk(
+    [...line].some((c) => c.charCodeAt(0) < 0x20 || (c.charCodeAt(0) >= 0x7f && c.charCodeAt(0) <= 0x9f)),
+    'no control character is left',
+  );
+});

@@ -7,7 +7,7 @@ import type { HeldCrl } from './revocation-index.js';
 import type { ScannedCrl } from './scan.js';
 import { signatureVerifies } from './signature.js';
 
-/** `damaged`: the bytes themselves are wrong (a signature that fails), not the trust store or the dates. */
+/** `damaged`: the signature fails with the trust store's certificate of that name: damaged bytes, or a CA that was re-keyed (set aside either way, for the administrator to look at). */
 export type Verdict = { accepted: true; anchor: TrustAnchor } | { accepted: false; reason: string; damaged?: true };
 
 export interface JudgeOptions {

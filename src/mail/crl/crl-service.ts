@@ -225,11 +225,11 @@ export class CrlService {
     } catch (error) {
       where = `it could not be moved aside: ${(error as Error).message}`;
     }
-    this.log('warning', `CRL source ${source}: the saved CRL ${path} is damaged (${reason}); ${where}`);
+    this.log('warning', `CRL source ${source}: the saved CRL ${path} does not verify (${reason}: damaged, or its CA was re-keyed); ${where}`);
     this.options.alerts.raise({
       severity: 'warning',
       class: 'crl',
-      subject: `CRL source ${source}: the saved CRL was damaged and was set aside`,
+      subject: `CRL source ${source}: the saved CRL does not verify and was set aside`,
       detail: `${path}: ${reason}; ${where}. Until a new CRL is downloaded, none is held for this source.`,
     });
   }

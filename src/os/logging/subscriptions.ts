@@ -16,7 +16,8 @@ export function formatLogLine(level: LogLevel, message: string, when = new Date(
   return `${day} ${month} ${when.getUTCDate()} ${time} ${when.getUTCFullYear()} ${levelWord[level]}: ${printable(message.replace(/[\r\n]+/g, ' '))}`;
 }
 
-const isControl = (code: number) => code < 0x20 || code === 0x7f;
+/** C0, DEL and C1 (U+0080–U+009F: a terminal takes U+009B as CSI). */
+const isControl = (code: number) => code < 0x20 || (code >= 0x7f && code <= 0x9f);
 
 /** One line per event, and no bytes a terminal acts on: a certificate's CN can carry NUL or ESC. */
 function printable(text: string): string {
