@@ -52,6 +52,16 @@ export type GatewayFixture = Awaited<ReturnType<typeof gatewayFixture>>;
 
 type PolicyInput = Partial<Listener['policies'][number]> & { name: string };
 
+const defaultPolicy: PolicyInput = {
+  name: 'DEFAULT',
+  connection: 'accept',
+  maxMessageBytes: 100_000,
+  maxRecipientsPerMessage: 5,
+  maxMessagesPerConnection: 3,
+  tls: 'preferred',
+  smtpAuth: 'off',
+};
+
 export function listenerConfig(port: number, overrides: Partial<Omit<Listener, 'policies'>> & { policies?: PolicyInput[] } = {}): ApplianceConfigInput['listeners'] {
   return [
     {
@@ -63,11 +73,20 @@ export function listenerConfig(port: number, overrides: Partial<Omit<Listener, '
       certificate: listenerCertificate,
       acceptedDomains: ['example.com'],
       defaultPolicy: 'DEFAULT',
-      policies: [{ name: 'DEFAULT', connection: 'accept', maxMessageBytes: 100_000, maxRecipientsPerMessage: 5, maxMessagesPerConnection: 3, tls: 'preferred', smtpAuth: 'off' }],
+      policies: [defaultPolicy],
       hostAccessTable: [],
       ...overrides,
     } as Listener,
   ];
+}
+
+/** A listener where 127.0.0.1 gets the RELAYED policy (relaying with `smtpAuthProfile`, authentication required) and everyone else DEFAULT. */
+export function relayingListener(port: number, smtpAuthProfile: string, relayed: Omit<PolicyInput, 'name'>): ApplianceConfigInput['listeners'] {
+  return listenerConfig(port, {
+    smtpAuthProfile,
+    policies: [defaultPolicy, { name: 'RELAYED', connection: 'relay', smtpAuth: 'required', ...relayed }],
+    hostAccessTable: [{ name: 'RELAYLIST', entries: ['127.0.0.1'], policy: 'RELAYED' }],
+  });
 }
 
 export async function startGateway(

@@ -13,7 +13,7 @@ import { testQuery } from '../../src/mail/auth/test-query.js';
 import { CrlService } from '../../src/mail/crl/crl-service.js';
 import { factoryConfig } from '../../src/os/config/factory.js';
 import { parseConfig } from '../../src/os/config/validate.js';
-import { freePort, gatewayFixture, listenerConfig, startGateway, swaks } from '../helpers/gateway.js';
+import { freePort, gatewayFixture, relayingListener, startGateway, swaks } from '../helpers/gateway.js';
 import { ldapServerProfile, Slapd } from '../helpers/slapd.js';
 import { TestCa } from '../helpers/test-ca.js';
 
@@ -73,14 +73,7 @@ async function walkthroughGateway(t: Test, queryString: string, fields: ('cn' | 
       certificates: { trustStore: [clientCa.trustStoreEntry('client-root'), ldapCa.trustStoreEntry('directory-ca')], distrusted: [] },
       ldap: { servers: [ldapServerProfile([slapd])], queries: [{ name: 'cac', type: 'certificate', server: 'corp', fields, queryString, userIdAttribute: 'uid' }] },
       smtpAuth: { profiles: [{ name: 'cac-auth', type: 'certificate', certificateQuery: 'cac', allowSmtpAuthFallback: false }] },
-      listeners: listenerConfig(port, {
-        smtpAuthProfile: 'cac-auth',
-        policies: [
-          { name: 'DEFAULT', connection: 'accept', maxMessageBytes: 100_000, maxRecipientsPerMessage: 5, maxMessagesPerConnection: 3, tls: 'preferred', smtpAuth: 'off' },
-          { name: 'RELAYED', connection: 'relay', tls: 'required', verifyClientCertificate: true, smtpAuth: 'required' },
-        ],
-        hostAccessTable: [{ name: 'RELAYLIST', entries: ['127.0.0.1'], policy: 'RELAYED' }],
-      }),
+      listeners: relayingListener(port, 'cac-auth', { tls: 'required', verifyClientCertificate: true }),
     },
     { checker: crl.revocationChecker(), whenUnknown: 'reject' },
     (config) => {

@@ -13,7 +13,7 @@ import { LdapSmtpAuthenticator } from '../../src/mail/auth/authenticator.js';
 import { testQuery } from '../../src/mail/auth/test-query.js';
 import { parseConfig } from '../../src/os/config/validate.js';
 import { sampleConfig } from '../helpers/configs.js';
-import { freePort, gatewayFixture, listenerConfig, startGateway, swaks } from '../helpers/gateway.js';
+import { freePort, gatewayFixture, relayingListener, startGateway, swaks } from '../helpers/gateway.js';
 import { ldapServerProfile, Slapd } from '../helpers/slapd.js';
 import { testCa } from '../helpers/softhsm.js';
 import { TestCa } from '../helpers/test-ca.js';
@@ -50,14 +50,7 @@ t.test('failover to the second host, 454 when every host is down, and recovery',
       certificates: { trustStore, distrusted: [] },
       ldap: { servers: [ldapServerProfile([primary, secondary], { deadHostBackoffSeconds: 600 })], queries: seed.ldap.queries },
       smtpAuth: seed.smtpAuth,
-      listeners: listenerConfig(port, {
-        smtpAuthProfile: 'cac-auth',
-        policies: [
-          { name: 'DEFAULT', connection: 'accept', maxMessageBytes: 100_000, maxRecipientsPerMessage: 5, maxMessagesPerConnection: 3, tls: 'preferred', smtpAuth: 'off' },
-          { name: 'RELAYED', connection: 'relay', tls: 'preferred', smtpAuth: 'required', requireTlsForSmtpAuth: true },
-        ],
-        hostAccessTable: [{ name: 'RELAYLIST', entries: ['127.0.0.1'], policy: 'RELAYED' }],
-      }),
+      listeners: relayingListener(port, 'cac-auth', { tls: 'preferred', requireTlsForSmtpAuth: true }),
     },
     undefined,
     (config) => new LdapSmtpAuthenticator(config, { logs: token.runtime.logs, logger: token.runtime.logger }),

@@ -10,7 +10,7 @@ import t from 'tap';
 import { LdapSmtpAuthenticator } from '../../src/mail/auth/authenticator.js';
 import { AuthReportStore } from '../../src/mail/auth/report-store.js';
 import { sampleConfig } from '../helpers/configs.js';
-import { freePort, gatewayFixture, listenerConfig, RawSmtp, startGateway, swaks } from '../helpers/gateway.js';
+import { freePort, gatewayFixture, RawSmtp, relayingListener, startGateway, swaks } from '../helpers/gateway.js';
 import { generalizedTime, ldapServerProfile, Slapd } from '../helpers/slapd.js';
 import { TestCa } from '../helpers/test-ca.js';
 
@@ -45,14 +45,7 @@ await startGateway(
     certificates: { trustStore: [clientCa.trustStoreEntry('client-root'), ldapCa.trustStoreEntry('directory-ca')], distrusted: [] },
     ldap: { servers: [ldapServerProfile([slapd])], queries: seed.ldap.queries },
     smtpAuth: seed.smtpAuth,
-    listeners: listenerConfig(port, {
-      smtpAuthProfile: 'cac-auth',
-      policies: [
-        { name: 'DEFAULT', connection: 'accept', maxMessageBytes: 100_000, maxRecipientsPerMessage: 5, maxMessagesPerConnection: 3, tls: 'preferred', smtpAuth: 'off' },
-        { name: 'RELAYED', connection: 'relay', tls: 'preferred', smtpAuth: 'required', requireTlsForSmtpAuth: true },
-      ],
-      hostAccessTable: [{ name: 'RELAYLIST', entries: ['127.0.0.1'], policy: 'RELAYED' }],
-    }),
+    listeners: relayingListener(port, 'cac-auth', { tls: 'preferred', requireTlsForSmtpAuth: true }),
   },
   undefined,
   (config) => new LdapSmtpAuthenticator(config, { logs: token.runtime.logs, logger: token.runtime.logger, report }),
