@@ -12,15 +12,24 @@ import type { ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
 
 export const ldapTest = {
-  usage: 'QUERY user=NAME [password]   |   QUERY cn=… sn=… (certificate fields)',
+  usage: 'QUERY user=NAME [password]   (SMTP AUTH query: "password" asks for it and binds with it)\nQUERY cn=… sn=…   (certificate query: the certificate fields)',
   async run([name, ...words]: string[], ctx: ConsoleContext): Promise<void> {
     const query = ctx.candidate.config.ldap.queries.find((q) => q.name === name);
     if (!query) throw new UsageError(`no LDAP query "${name ?? ''}"; queries: ${ctx.candidate.config.ldap.queries.map((q) => q.name).join(', ') || 'none'}`);
     const values = Object.fromEntries(words.filter((w) => w.includes('=')).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+    const stray = words.find((w) => !w.includes('=') && !(w === 'password' && query.type !== 'certificate'));
+    if (stray !== undefined) {
+      throw new UsageError(
+        query.type === 'certificate'
+          ? `"${stray}" is not a certificate field; give fields as ${certificateFields.join('=…, ')}=…`
+          : `"${stray}" is not understood: to check a password write the word "password" and type it when asked (it is not echoed), or password=SECRET`,
+      );
+    }
+    const wantsPassword = values.password !== undefined || words.includes('password');
     const input =
       query.type === 'certificate'
         ? { certificate: Object.fromEntries(Object.entries(values).filter(([k]) => (certificateFields as readonly string[]).includes(k))) as Partial<CertificateFields> }
-        : { user: values.user ?? '', ...(words.includes('password') ? { password: await ctx.askSecret(`Password of ${values.user ?? ''}`) } : {}) };
+        : { user: values.user ?? '', ...(wantsPassword ? { password: values.password ?? (await ctx.askSecret(`Password of ${values.user ?? ''}`)) } : {}) };
     const authenticator = new LdapSmtpAuthenticator(ctx.candidate.config, { logs: ctx.runtime.logs });
     const result = await testQuery(authenticator, query.name, input);
     for (const search of result.searches) {

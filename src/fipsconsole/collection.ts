@@ -30,6 +30,8 @@ export interface CollectionSpec {
   variant?: string;
   /** Whether the list is nested under a named parent (listener policies, sender groups). */
   scoped?: boolean;
+  /** What to tell the user once a new item is added (what it does not do yet). */
+  afterNew?(name: string, item: Item, ctx: ConsoleContext): void;
 }
 
 function listAt(config: ApplianceConfig, path: (string | number)[]): Item[] {
@@ -57,14 +59,33 @@ export function editCandidate(ctx: ConsoleContext, change: (draft: ApplianceConf
 
 export function collectionCommand(spec: CollectionSpec) {
   const key = spec.key ?? 'name';
-  const usage = `${spec.scoped ? 'PARENT ' : ''}list | show NAME | new NAME${spec.variant ? ` ${spec.variant.toUpperCase()}` : ''} key=value… | edit NAME key=value… | rename OLD NEW | delete NAME | fields NAME`;
+  const usage = `${spec.scoped ? 'PARENT ' : ''}list | show NAME | new NAME${spec.variant ? ` ${spec.variant.toUpperCase()}` : ''} key=value… | edit NAME key=value… | rename OLD NEW | delete NAME | fields [NAME${spec.variant ? ` | ${spec.variant.toUpperCase()}` : ''}]`;
   const find = (items: Item[], name: string | undefined) => {
     const item = items.find((i) => i[key] === name);
     if (!item) throw new UsageError(`there is no ${spec.label} "${name ?? ''}"; see "list"`);
     return item;
   };
+  /** Adds a new item to `draft` as `new NAME [VARIANT] words…` makes it; returns it and its schema (also for `fields` before it exists). */
+  const addNew = (draft: ApplianceConfig, scope: string | undefined, name: string, variant: string | undefined, words: string[]) => {
+    const item: Item = { ...(spec.template?.(name, draft, scope, variant) ?? {}), [key]: name, ...(variant ? { [spec.variant!]: variant } : {}) };
+    const list = listAt(draft, spec.path(draft, scope));
+    list.push(item);
+    const schema = objectSchemaAt([...spec.path(draft, scope), list.length - 1], draft);
+    applyAssignments(item, schema, words, spec.parsers);
+    return { item, schema };
+  };
+  const newItemFields = (config: ApplianceConfig, scope: string | undefined, variant: string | undefined) => {
+    const { item, schema } = addNew(structuredClone(config), scope, 'NEW', variant, []);
+    const required = missingRequired(schema, item).map((f) => f.key);
+    const shown = fieldHelp(schema)
+      .split('\n')
+      .filter((line) => !line.startsWith(`  ${key}:`));
+    return `Keys of a new ${spec.label}${variant ? ` of ${spec.variant} ${variant}` : ''}${required.length ? ` (required: ${required.join(', ')})` : ''}:\n${shown.join('\n')}`;
+  };
   return {
     usage,
+    /** For `help`: the keys `new` takes (scoped lists need a parent, so they show none). */
+    details: (config: ApplianceConfig) => (spec.scoped ? undefined : newItemFields(config, undefined, undefined)),
     async run(args: string[], ctx: ConsoleContext): Promise<void> {
       const scope = spec.scoped ? args.shift() : undefined;
       if (spec.scoped && !scope) throw new UsageError(`name the listener first: ${usage}`);
@@ -79,8 +100,10 @@ export function collectionCommand(spec: CollectionSpec) {
           ctx.print(JSON.stringify(find(items, name), (k, v) => (/password/i.test(k) && v ? '*****' : v), 2));
           return;
         case 'fields': {
-          const index = items.indexOf(find(items, name));
-          ctx.print(fieldHelp(objectSchemaAt([...path, index], ctx.candidate.config)));
+          const existing = items.find((i) => i[key] === name);
+          if (existing) ctx.print(fieldHelp(objectSchemaAt([...path, items.indexOf(existing)], ctx.candidate.config)));
+          else if (!name || spec.variant) ctx.print(newItemFields(ctx.candidate.config, scope, name));
+          else find(items, name);
           return;
         }
         case 'new': {
@@ -88,23 +111,20 @@ export function collectionCommand(spec: CollectionSpec) {
           if (items.some((i) => i[key] === name)) throw new UsageError(`a ${spec.label} "${name}" already exists; use edit`);
           const words = [...rest];
           const variant = spec.variant && words[0] && !words[0].includes('=') ? words.shift() : undefined;
-          const build = (draft: ApplianceConfig, assignments: string[]) => {
-            const item: Item = { ...(spec.template?.(name, draft, scope, variant) ?? {}), [key]: name, ...(variant ? { [spec.variant!]: variant } : {}) };
-            const list = listAt(draft, path);
-            list.push(item);
-            const schema = objectSchemaAt([...path, list.length - 1], draft);
-            applyAssignments(item, schema, assignments, spec.parsers);
-            return { item, schema };
-          };
-          // Ask for what the schema requires and the command line did not give.
-          const trial = build(structuredClone(ctx.candidate.config), words);
-          for (const field of missingRequired(trial.schema, trial.item)) {
-            words.push(`${field.key}=${await ctx.ask(`${spec.label} ${name}: ${field.key} (${field.help})`)}`);
+          // Ask for what the schema requires and the command line did not give: at a terminal
+          // only; piped input fails naming every missing key.
+          const trial = addNew(structuredClone(ctx.candidate.config), scope, name, variant, words);
+          const missing = missingRequired(trial.schema, trial.item);
+          if (missing.length && !ctx.interactive) {
+            throw new UsageError(`a new ${spec.label} needs ${missing.map((f) => `${f.key}=… (${f.help})`).join(', ')}; nothing was added`);
           }
+          for (const field of missing) words.push(`${field.key}=${await ctx.ask(`${spec.label} ${name}: ${field.key} (${field.help})`)}`);
           editCandidate(ctx, (draft) => {
-            build(draft, words);
+            addNew(draft, scope, name, variant, words);
           });
           ctx.print(`New ${spec.label} "${name}" added (pending until commit).`);
+          const added = listAt(ctx.candidate.config, spec.path(ctx.candidate.config, scope)).find((i) => i[key] === name);
+          if (added) spec.afterNew?.(name, added, ctx);
           return;
         }
         case 'edit': {

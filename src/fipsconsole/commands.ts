@@ -8,10 +8,12 @@ import { HsmError } from '../hsm/module.js';
 import { writeFileDurably } from '../os/atomic-file.js';
 import { type Candidate, configDiff, NothingToCommitError } from '../os/config/candidate.js';
 import { ConfigReferenceError } from '../os/config/references.js';
+import type { ApplianceConfig } from '../os/config/schema.js';
 import { CommitConflictError, type RevisionMeta } from '../os/config/store.js';
 import { ConfigError } from '../os/config/validate.js';
 import { ConfigFileError, configFromXml, configToXml } from '../os/config/xml.js';
 import type { Runtime } from '../os/runtime.js';
+import { isServiceRunning } from '../os/service.js';
 import { UsageError } from './errors.js';
 
 export { UsageError };
@@ -28,7 +30,12 @@ export interface ConsoleContext {
   candidate: Candidate;
   session: ConsoleSession;
   print(text: string): void;
+  /** Asks at a terminal; with piped input returns the default, or fails naming what is missing. */
   ask(question: string, defaultValue?: string): Promise<string>;
+  /** The next line of input as it is (a pasted PEM), from a terminal or a pipe. */
+  readLine(): Promise<string>;
+  /** Whether a person at a terminal is there to answer. */
+  interactive: boolean;
   /** Asks without echo; the answer is never logged. */
   askSecret(question: string): Promise<string>;
   /** Commits the candidate (source fips-auto in FIPS management mode) and tells the services to reload. */
@@ -40,7 +47,10 @@ export interface ConsoleContext {
 
 export interface Command {
   summary: string;
+  /** The words after the command's name; one line per form. */
   usage: string;
+  /** More for `help COMMAND`: for example the keys a new item takes. */
+  details?(config: ApplianceConfig): string | undefined;
   run(args: string[], ctx: ConsoleContext): Promise<void> | void;
 }
 
@@ -75,13 +85,18 @@ async function commit(args: string[], ctx: ConsoleContext): Promise<void> {
   const comment = args.length > 0 ? args.join(' ') : await ctx.ask('Comment for this commit', '');
   const meta = await ctx.commit(comment, confirmMinutes);
   ctx.print(`Committed revision ${meta.revision}.`);
-  if (confirmMinutes !== undefined) ctx.print(`Run "commit" again within ${confirmMinutes} minute(s) to keep it, or it is reverted.`);
+  if (confirmMinutes !== undefined) {
+    ctx.print(`Run "commit" again within ${confirmMinutes} minute(s) to keep it, or it is reverted.`);
+    if (!isServiceRunning(ctx.runtime.paths.run, 'system')) {
+      ctx.print('Warning: the system service is not running: nothing reverts this commit at its deadline until it starts (a start reverts it).');
+    }
+  }
 }
 
 export const baseCommands: Record<string, Command> = {
   status: {
     summary: 'the running revision, pending changes and pending confirmations',
-    usage: 'status',
+    usage: '',
     run(_args, ctx) {
       const committed = ctx.runtime.store.committed();
       const pendingConfirm = ctx.runtime.store.pendingConfirm();
@@ -91,7 +106,10 @@ export const baseCommands: Record<string, Command> = {
           `Running revision: ${committed.meta.revision} (${committed.meta.time} by ${committed.meta.user} via ${committed.meta.source})`,
           `Uncommitted changes: ${ctx.candidate.pending ? 'yes (see "diff")' : 'none'}`,
           ...(pendingConfirm
-            ? [`Awaiting confirmation: revision ${pendingConfirm.revision}, reverted to ${pendingConfirm.revertTo} at ${pendingConfirm.deadline} unless you run "commit"`]
+            ? [
+                `Awaiting confirmation: revision ${pendingConfirm.revision}, reverted to ${pendingConfirm.revertTo} at ${pendingConfirm.deadline} unless you run "commit"` +
+                  (Date.parse(pendingConfirm.deadline) < Date.now() ? ' (overdue: the system service, which reverts it, is not running)' : ''),
+              ]
             : []),
         ].join('\n'),
       );
@@ -99,12 +117,12 @@ export const baseCommands: Record<string, Command> = {
   },
   commit: {
     summary: 'make the pending changes the running configuration',
-    usage: 'commit [confirmed MINUTES] [COMMENT…]',
+    usage: '[confirmed MINUTES] [COMMENT…]',
     run: commit,
   },
   clear: {
     summary: 'discard the pending changes',
-    usage: 'clear',
+    usage: '',
     run(_args, ctx) {
       const had = ctx.candidate.pending;
       ctx.candidate.clear();
@@ -113,7 +131,7 @@ export const baseCommands: Record<string, Command> = {
   },
   rollback: {
     summary: 'load an earlier revision as pending changes (then commit it)',
-    usage: 'rollback REVISION',
+    usage: 'REVISION',
     async run(args, ctx) {
       const revision = parsePositiveInt(args[0] ?? (await ctx.ask('Revision to load')), 'REVISION');
       const meta = ctx.candidate.rollback(revision);
@@ -122,7 +140,7 @@ export const baseCommands: Record<string, Command> = {
   },
   history: {
     summary: 'the committed revisions, newest first',
-    usage: 'history [COUNT]',
+    usage: '[COUNT]',
     run(args, ctx) {
       const count = args[0] ? parsePositiveInt(args[0], 'COUNT') : 20;
       for (const m of ctx.runtime.store.history(count)) {
@@ -132,7 +150,7 @@ export const baseCommands: Record<string, Command> = {
   },
   diff: {
     summary: 'the pending changes, or what revision N changed',
-    usage: 'diff [REVISION]',
+    usage: '[REVISION]',
     run(args, ctx) {
       if (!args[0]) {
         ctx.print(ctx.candidate.pending ? ctx.candidate.diff() : 'There are no pending changes.');
@@ -146,7 +164,7 @@ export const baseCommands: Record<string, Command> = {
   },
   showconfig: {
     summary: 'the pending configuration, whole or one section',
-    usage: 'showconfig [SECTION]',
+    usage: '[SECTION]',
     run(args, ctx) {
       const config = ctx.candidate.config as Record<string, unknown>;
       const section = args[0];
@@ -157,7 +175,7 @@ export const baseCommands: Record<string, Command> = {
   },
   saveconfig: {
     summary: 'save the running configuration to an XML file (HSM keys and certificates are never included)',
-    usage: 'saveconfig [FILE.xml]',
+    usage: '[FILE.xml]',
     run(args, ctx) {
       const committed = ctx.runtime.store.committed();
       const name = args[0] ?? `${committed.config.system.hostname}-r${committed.meta.revision}-${committed.meta.time.slice(0, 10)}.xml`;
@@ -168,7 +186,7 @@ export const baseCommands: Record<string, Command> = {
   },
   loadconfig: {
     summary: 'load a saved XML configuration as pending changes (then commit it)',
-    usage: 'loadconfig FILE.xml',
+    usage: 'FILE.xml',
     async run(args, ctx) {
       const path = configFilePath(ctx, args[0] ?? (await ctx.ask('File to load')));
       let text: string;

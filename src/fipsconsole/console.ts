@@ -37,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
   const via = identity.source === 'ssh' ? 'ssh' : identity.source === 'serial' ? 'serial console' : 'local console';
   const oneShot = argv.length > 0 ? argv : process.env.SSH_ORIGINAL_COMMAND ? [process.env.SSH_ORIGINAL_COMMAND] : [];
   const names = [...Object.keys(commands), 'exit', 'quit'];
+  const interactive = process.stdin.isTTY === true;
   let input: LineInput | undefined;
   const lines = () => {
     input ??= new LineInput(oneShot.length ? undefined : (line: string): [string[], string] => [names.filter((n) => n.startsWith(line.trim())), line.trim()]);
@@ -49,19 +50,21 @@ async function main(argv: string[]): Promise<number> {
     configFilesDir: `${runtime.paths.root}/configuration`,
     version: firmwareVersion(),
     print: (text) => process.stdout.write(`${text}\n`),
+    interactive,
     async ask(prompt, defaultValue) {
-      if (oneShot.length && process.stdin.isTTY !== false && defaultValue !== undefined) return defaultValue;
-      try {
-        const answer = (await lines().question(`${prompt}${defaultValue ? ` [${defaultValue}]` : ''}> `)).trim();
-        return answer || defaultValue || '';
-      } catch (err) {
-        if (err instanceof InputClosed && oneShot.length) throw new UsageError(`${prompt} is missing; give it on the command line`);
-        throw err;
+      // Only a person at a terminal is asked: piped input's next line is not an answer.
+      if (!interactive) {
+        if (defaultValue !== undefined) return defaultValue;
+        throw new UsageError(`${prompt} is missing; give it on the command line`);
       }
+      const answer = (await lines().question(`${prompt}${defaultValue ? ` [${defaultValue}]` : ''}> `)).trim();
+      return answer || defaultValue || '';
     },
+    readLine: () => lines().question(''),
     askSecret: (prompt) => lines().question(`${prompt}: `, { secret: true }),
     async commit(comment, confirmMinutes) {
       const meta = await candidate.commit(comment, confirmMinutes, ctx.session.fipsMode ? 'fips-auto' : undefined);
+      runtime.refresh();
       const told = signalServicesToReload(runtime.paths.run);
       if (told.length) ctx.print(`Reloading: ${told.join(', ')}.`);
       return meta;
@@ -81,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
     );
     const command = commands[name];
     try {
+      runtime.refresh(); // another session, or the system service, may have committed since the last command
       if (!command) throw new UsageError(`unknown command "${name}"; type "help" for the list`);
       const refused = refusal(roleOf(runtime.store.committed().config, identity.user), name, args);
       if (refused) throw new UsageError(refused);

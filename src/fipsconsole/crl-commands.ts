@@ -47,7 +47,14 @@ export const crlFetch = {
     try {
       const status = (await requestServiceAction(ctx.runtime.paths.run, 'gateway', 'crl-fetch', { source: name }, 15 * 60_000, () => process.stdout.write('.'))) as SourceStatus;
       ctx.print(`\n${describe(status)}`);
-      if (status.lastError && status.lastAttempt !== status.lastSuccess) throw new UsageError('the download was refused; the last good CRL stays in use');
+      if (status.lastError && status.lastAttempt !== status.lastSuccess) {
+        throw new UsageError(
+          status.lastSuccess
+            ? `the download was refused; the last good CRL, downloaded ${status.lastSuccess}, stays in use`
+            : `the download was refused, and source ${name} has no good CRL yet: certificates of its issuer are handled as whenIssuerHasNoCrl says ` +
+                `(${ctx.runtime.config.crl.whenIssuerHasNoCrl}). Correct the source (crlconfig source edit ${name} primaryUrl=…), commit, and run "crlconfig fetch ${name}" again`,
+        );
+      }
     } catch (err) {
       if (err instanceof ServiceUnavailable) throw new UsageError(`${err.message}; the CRL is fetched by the gateway service`);
       throw err;

@@ -18,7 +18,7 @@ import { SessionPool } from '../hsm/pool.js';
 import type { Command, ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
 import { askPastedPem } from './pem-input.js';
-import { selfTestStatus } from './system-commands.js';
+import { recheckHsmInServices, selfTestStatus } from './system-commands.js';
 
 /** Thrown when the session must end (third failed Officer password). */
 export class SessionMustClose extends Error {}
@@ -131,6 +131,7 @@ const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleC
       passwordIsNoLongerFactory(ctx);
       closeCryptoUser();
       ctx.print('The HSM is initialised. Keep the FIPS Officer password safe: it cannot be retrieved.');
+      ctx.print(`Self-test: ${await recheckHsmInServices(ctx)}`);
     },
   },
   passwd: {
@@ -240,7 +241,7 @@ const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleC
 
 export const fipsconfig: Command = {
   summary: 'FIPS management mode: Officer login, keys, certificates, DKIM keys, backup and restore',
-  usage: ['fipsconfig   (enter the mode)', ...Object.values(actions).map((a) => `fipsconfig ${a.usage}`)].join('\n       '),
+  usage: ['  (enter the mode)', ...Object.values(actions).map((a) => a.usage)].join('\n'),
   async run(args, ctx) {
     const [name, ...rest] = args;
     if (name) {

@@ -12,7 +12,7 @@ export async function askPastedPem(ctx: ConsoleContext, what: string): Promise<s
   ctx.print(`Paste ${what} in PEM format, then a line holding only ".":`);
   const lines: string[] = [];
   for (;;) {
-    const line = await ctx.ask('');
+    const line = await ctx.readLine();
     if (line === '.') break;
     if (lines.push(line) > maxLines) throw new UsageError(`more than ${maxLines} lines pasted without the closing "."; nothing was changed`);
   }

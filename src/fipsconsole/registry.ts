@@ -10,13 +10,15 @@ import { upgrade } from './upgrade-command.js';
 export const commands: Record<string, Command> = {
   help: {
     summary: 'list the commands, or show how to use one',
-    usage: 'help [COMMAND]',
+    usage: '[COMMAND]',
     run(args, ctx) {
       const name = args[0];
       if (name) {
         const command = commands[name];
         if (!command) throw new UsageError(`no command "${name}"; type "help" for the list`);
-        ctx.print(`${name}: ${command.summary}\nusage: ${name} ${command.usage}`);
+        const forms = command.usage.split('\n').map((form) => `${name} ${form.trim()}`.trim());
+        const details = command.details?.(ctx.candidate.config);
+        ctx.print(`${name}: ${command.summary}\nusage: ${forms.join('\n       ')}${details ? `\n${details}` : ''}`);
         return;
       }
       const width = Math.max(...Object.keys(commands).map((n) => n.length));

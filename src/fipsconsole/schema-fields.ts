@@ -84,13 +84,24 @@ function coerce(schema: AnySchema, text: string, key: string): unknown {
 /** Field-specific parsers for values the schema cannot type from text alone. */
 export type FieldParsers = Record<string, (text: string) => unknown>;
 
+/** Why words[index] is not key=value; when it follows one, it was most likely a value with spaces that lost its quotes. */
+function notASetting(words: string[], index: number, keys: string[]): string {
+  const previous = index > 0 ? words[index - 1]! : '';
+  const at = previous.indexOf('=');
+  if (at < 1) return `"${words[index]}" is not a setting; write key=value (keys: ${keys.join(', ')})`;
+  let end = index;
+  while (end < words.length && words[end]!.indexOf('=') < 1) end++;
+  const value = [previous.slice(at + 1), ...words.slice(index, end)].join(' ');
+  return `"${words[index]}" is not a setting; a value with spaces needs quotes around it: ${previous.slice(0, at)}="${value}"`;
+}
+
 /** Applies `key=value` words to `target`, typed by `objectSchema`. */
 export function applyAssignments(target: Record<string, unknown>, objectSchema: AnySchema, words: string[], parsers: FieldParsers = {}): string[] {
   const changed: string[] = [];
   const shape = objectSchema.shape ?? {};
-  for (const word of words) {
+  for (const [index, word] of words.entries()) {
     const at = word.indexOf('=');
-    if (at < 1) throw new UsageError(`"${word}" is not a setting; write key=value (keys: ${Object.keys(shape).join(', ')})`);
+    if (at < 1) throw new UsageError(notASetting(words, index, Object.keys(shape)));
     const key = word.slice(0, at);
     const text = word.slice(at + 1);
     const field = shape[key];

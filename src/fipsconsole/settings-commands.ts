@@ -12,11 +12,14 @@ import { UsageError } from './errors.js';
 import { askPastedPem } from './pem-input.js';
 
 /** `COMMAND SUB …` where each SUB is its own command. */
-function withSubcommands(summary: string, subs: Record<string, { usage: string; run: Command['run'] }>, main?: { usage: string; run: Command['run'] }): Command {
-  const usage = [...(main ? [main.usage] : []), ...Object.entries(subs).map(([name, sub]) => `${name} ${sub.usage}`)].join('\n       ');
+type Subcommand = Pick<Command, 'usage' | 'run' | 'details'>;
+
+function withSubcommands(summary: string, subs: Record<string, Subcommand>, main?: Subcommand): Command {
+  const usage = [...(main ? [main.usage] : []), ...Object.entries(subs).map(([name, sub]) => `${name} ${sub.usage}`)].join('\n');
   return {
     summary,
     usage,
+    ...(main?.details ? { details: main.details } : {}),
     async run(args, ctx) {
       const sub = args[0] ? subs[args[0]] : undefined;
       if (sub) return sub.run(args.slice(1), ctx);
@@ -79,9 +82,19 @@ function listenerTemplate(name: string, config: ApplianceConfig, _scope: string 
   };
 }
 
+/** A new private listener relays for nobody until its RELAYLIST has entries: say so, and how. */
+function explainRelaying(name: string, listener: Record<string, unknown>, ctx: ConsoleContext): void {
+  if (listener.type !== 'private') return;
+  ctx.print(
+    `Listener "${name}" relays only for the addresses in its RELAYLIST sender group (policy RELAYED), which is empty: nothing relays until you add them, ` +
+      `for example: listenerconfig hat ${name} edit RELAYLIST entries=192.0.2.0/24`,
+  );
+}
+
 /** Lets `pem=@FILE` name a PEM file in the configuration folder, and `pem=-` take a pasted one (a certificate does not fit on a command line). */
-function withPemFiles(inner: { usage: string; run: Command['run'] }): { usage: string; run: Command['run'] } {
+function withPemFiles(inner: Subcommand): Subcommand {
   return {
+    ...inner,
     usage: `${inner.usage}   (pem=@FILE reads a PEM file from the configuration folder; pem=- asks for it to be pasted)`,
     async run(args, ctx) {
       const words: string[] = [];
@@ -120,12 +133,12 @@ export const settingsCommands: Record<string, Command> = {
     ...collectionCommand({ label: 'interface', path: () => ['network', 'interfaces'] }),
   },
   listenerconfig: withSubcommands(
-    'listeners, their mail flow policies and host access tables',
+    'listeners, their mail flow policies and host access tables (a private listener relays only for the addresses of its RELAYLIST sender group, policy RELAYED: none until it has entries)',
     {
       policy: collectionCommand({ label: 'mail flow policy', kind: 'mail-flow-policy', scoped: true, path: inListener(['policies']) }),
       hat: collectionCommand({ label: 'sender group', scoped: true, path: inListener(['hostAccessTable']) }),
     },
-    collectionCommand({ label: 'listener', kind: 'listener', path: () => ['listeners'], template: listenerTemplate, variant: 'type' }),
+    collectionCommand({ label: 'listener', kind: 'listener', path: () => ['listeners'], template: listenerTemplate, variant: 'type', afterNew: explainRelaying }),
   ),
   ldapconfig: withSubcommands('LDAP server profiles and queries', {
     server: collectionCommand({ label: 'LDAP server profile', kind: 'ldap-server', path: () => ['ldap', 'servers'] }),
@@ -162,7 +175,7 @@ export const settingsCommands: Record<string, Command> = {
   authreport,
   userconfig: {
     summary: 'administrator accounts (admin, operator, read-only)',
-    usage: `${users.usage}\n       password NAME`,
+    usage: `${users.usage}\npassword NAME`,
     async run(args, ctx) {
       const [verb, name, ...rest] = args;
       if (verb === 'new' && name) {

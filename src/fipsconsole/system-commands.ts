@@ -34,6 +34,20 @@ export async function selfTestStatus(ctx: ConsoleContext): Promise<string> {
   }
 }
 
+/** After FIPS initialisation: the services that use the HSM open it again and rerun the self-test; returns the gateway's result. */
+export async function recheckHsmInServices(ctx: ConsoleContext): Promise<string> {
+  let gateway = 'unknown (the gateway service is not running)';
+  for (const service of ['gateway', 'delivery']) {
+    try {
+      const status = String(await requestServiceAction(ctx.runtime.paths.run, service, 'hsm-recheck', {}, 60_000));
+      if (service === 'gateway') gateway = status;
+    } catch (err) {
+      if (!(err instanceof ServiceUnavailable)) ctx.print(`The ${service} service could not check the HSM again: ${(err as Error).message}`);
+    }
+  }
+  return gateway;
+}
+
 function underSystemd(): boolean {
   return existsSync('/run/systemd/system');
 }
@@ -41,7 +55,7 @@ function underSystemd(): boolean {
 function powerCommand(action: 'reboot' | 'poweroff', summary: string): Command {
   return {
     summary,
-    usage: `${action === 'reboot' ? 'reboot' : 'shutdown'} [now]`,
+    usage: '[now]',
     async run(args, ctx) {
       if (args[0] !== 'now') {
         const answer = (await ctx.ask(`${action === 'reboot' ? 'Reboot' : 'Shut down'} the appliance now? Mail in transit is kept in the queue. [N]`, 'N')).toLowerCase();

@@ -55,14 +55,19 @@ export class HsmService {
       return new HsmService(options, pinFile, { pool, keys, certificates: new HsmCertificates(keys) }, undefined);
     } catch (error) {
       pool?.close();
-      const cause = error instanceof Error ? error.message : String(error);
+      const cause =
+        (error as NodeJS.ErrnoException).code === 'ENOENT' && (error as NodeJS.ErrnoException).path === pinFile
+          ? 'the HSM is not initialised: there is no crypto-user PIN yet (run "fipsconfig init")'
+          : error instanceof Error
+            ? error.message
+            : String(error);
       const reason = `power-on self-test failed: ${cause}`;
       options.logs.write('fips', 'critical', `HSM ${reason}; cryptographic operations are refused`);
       options.alerts.raise({
         severity: 'critical',
         class: 'fips',
         subject: 'HSM power-on self-test failed',
-        detail: `${cause}. The service refuses cryptographic operations until it restarts with a working HSM.`,
+        detail: `${cause}. The service refuses cryptographic operations until the HSM passes the self-test again: it is run again after FIPS initialisation (fipsconfig init), at every commit and at every restart.`,
       });
       return new HsmService(options, pinFile, undefined, reason);
     }

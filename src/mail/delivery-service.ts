@@ -12,14 +12,23 @@ import { Delivery } from './delivery/delivery.js';
 let hsm: HsmService | undefined;
 let delivery: Delivery | undefined;
 
+let running: Runtime | undefined;
+
+/** Opens the HSM once a DKIM profile needs it, and again while it is in its error state (not yet initialised). */
 async function openHsmIfNeeded(runtime: Runtime): Promise<void> {
-  if (!hsm && runtime.config.dkim.profiles.length > 0) hsm = await startHsmService(runtime);
+  if (runtime.config.dkim.profiles.length === 0) return;
+  if (hsm?.status().state === 'error') {
+    hsm.close();
+    hsm = undefined;
+  }
+  hsm ??= await startHsmService(runtime);
 }
 
 const describe = () => `${delivery?.manager.activeCount ?? 0} messages active; ${hsm ? hsm.statusLine() : 'no DKIM profiles, HSM not opened'}`;
 
 await runService('delivery', {
   async start(runtime) {
+    running = runtime;
     await openHsmIfNeeded(runtime);
     delivery = new Delivery({
       spoolDir: runtime.paths.spool,
@@ -38,6 +47,12 @@ await runService('delivery', {
   async reload(runtime) {
     await openHsmIfNeeded(runtime);
     return describe();
+  },
+  actions: {
+    'hsm-recheck': async () => {
+      if (running) await openHsmIfNeeded(running);
+      return hsm?.statusLine() ?? 'no DKIM profiles, HSM not opened';
+    },
   },
   async stop() {
     await delivery?.stop();

@@ -25,6 +25,7 @@ let authenticator: LdapSmtpAuthenticator | undefined;
 let report: AuthReportStore | undefined;
 let crl: CrlService | undefined;
 let watch: HsmWatch | undefined;
+let running: Runtime | undefined;
 
 async function stopAll(): Promise<void> {
   watch?.stop();
@@ -61,10 +62,20 @@ function watchHsm(runtime: Runtime): HsmWatch | undefined {
   return hsmWatch;
 }
 
+/** The HSM was not usable (not yet initialised, no PIN yet): open it and run the self-test again. */
+async function reopenHsmIfFailed(runtime: Runtime): Promise<void> {
+  if (hsm?.status().state !== 'error') return;
+  hsm.close();
+  hsm = await startHsmService(runtime);
+  watch?.stop();
+  watch = watchHsm(runtime);
+}
+
 const describe = () => [hsm?.statusLine() ?? 'HSM not opened', ...(gateway?.status() ?? [])].join('; ');
 
 await runService('gateway', {
   async start(runtime) {
+    running = runtime;
     hsm = await startHsmService(runtime);
     crl = new CrlService({ config: runtime.config, stateDir: runtime.paths.crl, alerts: runtime.alerts, logs: runtime.logs });
     crl.start();
@@ -110,13 +121,7 @@ await runService('gateway', {
     return describe();
   },
   async reload(runtime) {
-    if (hsm?.status().state === 'error') {
-      // The HSM was not usable at start (not yet initialised, token missing): try again.
-      hsm.close();
-      hsm = await startHsmService(runtime);
-      watch?.stop();
-      watch = watchHsm(runtime);
-    }
+    await reopenHsmIfFailed(runtime);
     crl?.reconfigure(runtime.config);
     authenticator?.apply(runtime.config);
     await gateway?.apply(runtime.config);
@@ -124,6 +129,10 @@ await runService('gateway', {
   },
   actions: {
     'hsm-status': () => hsm?.statusLine() ?? 'HSM not opened',
+    'hsm-recheck': async () => {
+      if (running) await reopenHsmIfFailed(running);
+      return hsm?.statusLine() ?? 'HSM not opened';
+    },
     'crl-status': () => crl?.status() ?? [],
     'crl-fetch': (payload) => {
       if (!crl) throw new Error('the CRL service is not running');

@@ -21,10 +21,10 @@ export interface Runtime {
   close(): void;
 }
 
-export async function openRuntime(service: string, root?: string, onCommitted?: (revision: Revision) => void): Promise<Runtime> {
+export async function openRuntime(service: string, root?: string): Promise<Runtime> {
   const paths = statePaths(root);
   const logger = createLogger(service);
-  const store = new ConfigStore(paths.config, onCommitted);
+  const store = new ConfigStore(paths.config);
   const recovered: string[] = [];
   const committed = await store.initialise(factoryConfig(), (problem, restored) =>
     recovered.push(`${problem}; running revision ${restored.revision} (${restored.comment || 'no comment'}) instead`),
@@ -55,7 +55,6 @@ export async function openRuntime(service: string, root?: string, onCommitted?: 
       return revision;
     },
     close() {
-      store.stopConfirmTimer();
       logs.close();
     },
   };

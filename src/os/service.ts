@@ -25,12 +25,7 @@ export async function runService(name: string, hooks: ServiceHooks, root?: strin
   };
   process.on('SIGHUP', hupDuringStart);
   const runtime = await openRuntime(name, root);
-  const reverted = await runtime.store.recoverAtStart();
-  if (reverted) {
-    runtime.alerts.raise({ severity: 'warning', class: 'system', subject: `configuration reverted to revision ${reverted.revision - 1}`, detail: reverted.comment });
-  }
-  runtime.refresh();
-  runtime.store.armConfirmTimer();
+  runtime.store.dropRemainsOfDeadCommits();
   const status = await hooks.start(runtime);
   const pidFile = join(runtime.paths.run, `${name}.pid`);
   mkdirSync(runtime.paths.run, { recursive: true });
@@ -74,6 +69,16 @@ export async function runService(name: string, hooks: ServiceHooks, root?: strin
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
   return runtime;
+}
+
+/** Whether the named service runs: its pid file names a live process. */
+export function isServiceRunning(runDir: string, name: string): boolean {
+  try {
+    process.kill(Number.parseInt(readFileSync(join(runDir, `${name}.pid`), 'utf8'), 10), 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Asks every running service to reload the committed configuration; returns the ones told. */

@@ -1,12 +1,25 @@
-// The appliance's system service: it holds the configuration store's duties
-// that must run even when no console is open (reverting an unconfirmed commit at
-// its deadline, or at start), and reports the running revision to systemd.
+// The appliance's system service: it holds the configuration store's duties that
+// must run even when no console is open. It owns the deadline of `commit confirmed`
+// (a start reverts a pending one, as a reboot does; then it reverts at the deadline)
+// and reports the running revision to systemd.
+import { ConfirmDeadline } from './confirm-deadline.js';
+import type { Runtime } from './runtime.js';
 import { runService } from './service.js';
 
-const describe = (revision: number) => `running configuration revision ${revision}`;
+let deadline: ConfirmDeadline | undefined;
+
+const describe = (runtime: Runtime) => `running configuration revision ${runtime.store.committed().meta.revision}`;
 
 await runService('system', {
-  start: (runtime) => describe(runtime.store.committed().meta.revision),
-  reload: (runtime) => describe(runtime.store.committed().meta.revision),
-  stop: () => {},
+  async start(runtime) {
+    deadline = new ConfirmDeadline(runtime);
+    await deadline.revert(true);
+    deadline.arm();
+    return describe(runtime);
+  },
+  reload(runtime) {
+    deadline?.arm();
+    return describe(runtime);
+  },
+  stop: () => deadline?.stop(),
 });

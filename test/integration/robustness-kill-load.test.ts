@@ -16,6 +16,9 @@ import { seededRandom } from '../helpers/seeded-random.js';
 import { compiled } from '../helpers/state.js';
 import { NextHop, until } from './delivery-fixture.js';
 
+// 50–85 s on a quiet machine; a busy one (the 2-core CI host shared with other jobs) took 132 s.
+t.setTimeout(360_000);
+
 const seed = process.env.FUZZ_SEED === 'random' ? Date.now() % 1_000_000 : Number(process.env.FUZZ_SEED ?? 20261129);
 t.comment(`FUZZ_SEED=${seed}`);
 const { random } = seededRandom(seed);

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { deleteObject, referencesTo, renameObject } from '../../src/os/config/references.js';
 import { ConfigError, parseConfig } from '../../src/os/config/validate.js';
+import { configProblems } from '../../src/os/config/verify.js';
 import { sampleConfig } from '../helpers/configs.js';
 
 function problemsOf(input: unknown): string[] {
@@ -42,11 +43,24 @@ t.test('the default mail flow policy must be complete; others may use defaults',
   t.equal(ok.listeners[0]!.policies[1]!.verifyClientCertificate, true, 'yet verifies client certificates (seed 85006)');
 });
 
-t.test('a profile must use a query of the right type', async (t) => {
+t.test('a profile must use a query of the right type (checked at commit)', async (t) => {
   const config = sampleConfig();
   const ldapProfile = config.smtpAuth.profiles[0]!;
   if (ldapProfile.type === 'ldap') ldapProfile.query = 'cac';
-  t.match(problemsOf(config).join('\n'), /smtpAuth\.profiles\.0\.query: "cac" is a certificate query/);
+  t.match(configProblems(parseConfig(config)).join('\n'), /smtpAuth\.profiles\.0\.query: "cac" is a certificate query/);
+});
+
+t.test('an SMTP route host must be a host name or an address', async (t) => {
+  for (const host of ['bad host name', 'mx_1.example.com', 'a..b', '']) {
+    const config = sampleConfig();
+    config.routes.smtpRoutes = [{ domain: 'example.net', hosts: [{ host, port: 25, priority: 1 }], tls: 'opportunistic' }];
+    t.match(problemsOf(config).join('\n'), /routes\.smtpRoutes\.0\.hosts\.0\.host/, `"${host}" is refused`);
+  }
+  for (const host of ['mx1.example.net', '192.0.2.7', '2001:db8::25']) {
+    const config = sampleConfig();
+    config.routes.smtpRoutes = [{ domain: 'example.net', hosts: [{ host, port: 25, priority: 1 }], tls: 'opportunistic' }];
+    t.same(problemsOf(config), [], `"${host}" is accepted`);
+  }
 });
 
 t.test('renaming follows every reference', async (t) => {

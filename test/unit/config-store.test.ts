@@ -117,7 +117,7 @@ t.test('a commit killed between write and rename leaves the previous revision in
   t.equal(child.signal, 'SIGKILL', 'the committing process died mid-commit');
   t.equal(readFileSync(join(dir, 'config', 'committed.json'), 'utf8'), before, 'committed.json is untouched');
   const reopened = new ConfigStore(join(dir, 'config'));
-  await reopened.recoverAtStart();
+  reopened.dropRemainsOfDeadCommits();
   t.equal(reopened.committed().meta.revision, 1, 'the previous revision loads');
   t.equal(reopened.committed().config.system.hostname, 'mail.example.com');
   const next = new Candidate(reopened, admin);
@@ -149,7 +149,7 @@ t.test('commits from two processes at once are serialised by the lock', async (t
   t.equal(store.committed().config.routes.maxQueueHours, 19);
 });
 
-t.test('commit confirmed reverts at its deadline unless confirmed', async (t) => {
+t.test('commit confirmed: the store reverts an overdue confirmation when asked, and only then', async (t) => {
   const { store } = await newStore(t);
   const session = new Candidate(store, admin);
   session.edit((c) => {
@@ -157,10 +157,12 @@ t.test('commit confirmed reverts at its deadline unless confirmed', async (t) =>
   });
   await session.commit('try it', 0.005); // 300 ms
   t.match(store.pendingConfirm(), { revision: 2, revertTo: 1 });
-  await new Promise((r) => setTimeout(r, 700));
-  t.equal(store.committed().meta.revision, 3, 'a revert was committed');
+  t.equal(await store.revertUnconfirmed(), undefined, 'nothing reverts before the deadline');
+  await new Promise((r) => setTimeout(r, 400));
+  t.equal(store.committed().meta.revision, 2, 'the store itself keeps no timer: the system service owns the deadline');
+  const reversion = await store.revertUnconfirmed();
+  t.match(reversion, { meta: { revision: 3, user: 'system', source: 'system', comment: /reverted to revision 1: not confirmed/ }, undone: { revision: 2, revertTo: 1 } });
   t.equal(store.committed().config.system.hostname, 'mail.example.com');
-  t.match(store.committed().meta, { user: 'system', source: 'system', comment: /reverted to revision 1: not confirmed/ });
   t.equal(store.pendingConfirm(), undefined);
 
   session.edit((c) => {
@@ -173,9 +175,9 @@ t.test('commit confirmed reverts at its deadline unless confirmed', async (t) =>
   });
   await session.commit('again', 0.005);
   t.equal(await store.confirm(), 4, 'confirmed in time');
-  await new Promise((r) => setTimeout(r, 700));
+  await new Promise((r) => setTimeout(r, 400));
+  t.equal(await store.revertUnconfirmed(), undefined, 'a confirmed commit is not reverted');
   t.equal(store.committed().config.system.hostname, 'kept.example.com', 'a confirmed commit stays');
-  store.stopConfirmTimer();
 });
 
 t.test('a restart with a commit confirmed pending reverts it', async (t) => {
@@ -185,10 +187,9 @@ t.test('a restart with a commit confirmed pending reverts it', async (t) => {
     c.system.hostname = 'risky.example.com';
   });
   await session.commit('try it', 10);
-  store.stopConfirmTimer();
   const afterRestart = new ConfigStore(join(dir, 'config'));
-  const reverted = await afterRestart.recoverAtStart();
-  t.match(reverted, { revision: 3, comment: /a restart came before confirmation/ });
+  const reverted = await afterRestart.revertUnconfirmed(true);
+  t.match(reverted?.meta, { revision: 3, comment: /a restart came before confirmation/ });
   t.equal(afterRestart.committed().config.system.hostname, 'mail.example.com');
   t.equal(afterRestart.pendingConfirm(), undefined);
 });

@@ -3,7 +3,8 @@
 import { FilterParser } from 'ldapts';
 import t from 'tap';
 import { escapeFilterValue, generalizedTime } from '../../src/mail/auth/filter-values.js';
-import { placeholdersIn, QueryTemplateError, renderQuery, templateProblems } from '../../src/mail/auth/query-template.js';
+import { QueryTemplateError, renderQuery } from '../../src/mail/auth/query-template.js';
+import { placeholdersIn, templateProblems } from '../../src/os/config/ldap-query-template.js';
 
 t.test('every filter metacharacter is escaped as \\XX', async (t) => {
   t.equal(escapeFilterValue('EVE*)(uid=*'), 'EVE\\2a\\29\\28uid=\\2a');
@@ -53,7 +54,7 @@ t.test('placeholders a query type does not offer are errors, never literal text'
 });
 
 t.test('configuration checks: a certificate query may use only the fields it selected', async (t) => {
-  const { authConfigProblems } = await import('../../src/mail/auth/config-checks.js');
+  const { authenticationProblems: authConfigProblems } = await import('../../src/os/config/verify.js');
   const { sampleConfig } = await import('../helpers/configs.js');
   const config = sampleConfig();
   t.same(authConfigProblems(config), [], "the seed's queries are fine");
@@ -65,7 +66,7 @@ t.test('configuration checks: a certificate query may use only the fields it sel
   if (auth.type === 'smtp-auth') auth.method = 'password-attribute';
   t.match(authConfigProblems(config), [
     /ldap\.servers\.0\.bindPassword: required with a bind DN/,
-    /ldap\.queries\.0\.queryString: \{email\} is not available here/,
+    /ldap\.queries\.0\.queryString: \{email\} is not among the query's fields \(cn, sn\)/,
     /ldap\.queries\.1\.method: an active-directory server never reveals passwords/,
   ]);
 });

@@ -7,8 +7,8 @@
 import { isIP } from 'node:net';
 import { type ConnectionOptions, createSecureContext, type SecureContext } from 'node:tls';
 import { BusyError, Client, InvalidCredentialsError, ResultCodeError, SizeLimitExceededError, UnavailableError } from 'ldapts';
+import { type LdapServer, portOf } from '../../os/config/ldap-server-type.js';
 import type { HostHealth } from './host-health.js';
-import { type LdapServer, portOf } from './server-type.js';
 
 export interface HsmClientCertificate {
   cert: string;

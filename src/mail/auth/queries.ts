@@ -4,12 +4,13 @@
 // allowance query: may this user use SMTP AUTH at all). Directory errors are
 // thrown to the caller, which answers them with a temporary failure.
 import { FilterParser } from 'ldapts';
+import { placeholdersIn } from '../../os/config/ldap-query-template.js';
+import { type CertificateQuery, passwordAttributeOf, type SmtpAuthQuery, userIdAttributeOf } from '../../os/config/ldap-server-type.js';
 import type { CertificateFields } from '../certificate-fields.js';
 import { generalizedTime } from './filter-values.js';
 import type { DirectoryConnection, DirectoryEntry, LdapDirectory } from './ldap-directory.js';
 import { checkStoredPassword } from './password-schemes.js';
-import { placeholdersIn, QueryTemplateError, renderQuery } from './query-template.js';
-import { type CertificateQuery, passwordAttributeOf, type SmtpAuthQuery, userIdAttributeOf } from './server-type.js';
+import { QueryTemplateError, renderQuery } from './query-template.js';
 
 export interface QueryTrace {
   /** What the trace is: "certificate", "user", "allowance". */

@@ -53,7 +53,9 @@ export async function testQuery(authenticator: LdapSmtpAuthenticator, queryName:
       truncated: found.truncated,
       entries: found.entries.map((e) => withoutSecrets(e, kind.passwordAttribute)),
     }));
-    return result(searches, `${searches[0]?.entries.length ?? 0} user entries found`);
+    const allowance = searches.find((search) => search.step === 'allowance');
+    const allows = allowance ? `; allowance query ${allowance.entries.length > 0 ? 'allows' : 'does not allow'} SMTP AUTH` : '';
+    return result(searches, `${searches[0]?.entries.length ?? 0} user entries found${allows}; no bind was made (add the word "password" to check one)`);
   } catch (err) {
     return result([], `error: ${(err as Error).message}`);
   }

@@ -1,5 +1,6 @@
 // One typed schema for the whole appliance. Every object is strict: an unknown
 // key is an error that names its path, so a typo never silently does nothing.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseHostAccessEntry } from './host-access-entry.js';
 
@@ -206,7 +207,11 @@ const listener = z.strictObject({
   hostAccessTable: z.array(senderGroup).default([]),
 });
 
-const routeHost = z.strictObject({ host: z.string().trim().min(1), port: port.default(25), priority: z.number().int().min(0).max(65535).default(0) });
+const hostOrAddress = z
+  .string()
+  .trim()
+  .refine((text) => isIP(text) !== 0 || hostname.safeParse(text).success, 'must be a host name or an IP address, such as mx1.example.com or 192.0.2.25');
+const routeHost = z.strictObject({ host: hostOrAddress, port: port.default(25), priority: z.number().int().min(0).max(65535).default(0) });
 const smtpRoute = z.strictObject({
   domain: z.string().trim().min(1),
   hosts: z.array(routeHost).min(1),

@@ -15,6 +15,7 @@ import { writeFileDurably } from '../atomic-file.js';
 import { withFileLock } from '../file-lock.js';
 import type { ApplianceConfig, CommitSource } from './schema.js';
 import { ConfigError, parseConfig } from './validate.js';
+import { verifyConfig } from './verify.js';
 
 export interface CommitAuthor {
   user: string;
@@ -50,6 +51,12 @@ export interface CommitRequest extends CommitAuthor {
 
 export class CommitConflictError extends Error {}
 
+/** A `commit confirmed` that was reverted: the revert's own revision, and what it undid. */
+export interface Reversion {
+  meta: RevisionMeta;
+  undone: PendingConfirm;
+}
+
 const firstLines = (err: unknown) => (err as Error).message.split('\n').slice(0, 2).join(' ');
 
 const sectionsOf = (c: ApplianceConfig) => Object.keys(c) as (keyof ApplianceConfig)[];
@@ -60,12 +67,8 @@ export class ConfigStore {
   private readonly committedPath: string;
   private readonly confirmPath: string;
   private readonly lockPath: string;
-  private confirmTimer: NodeJS.Timeout | undefined;
 
-  constructor(
-    dir: string,
-    private readonly onCommitted: (revision: Revision) => void = () => {},
-  ) {
+  constructor(dir: string) {
     this.dir = dir;
     this.revisionsDir = join(dir, 'revisions');
     this.committedPath = join(dir, 'committed.json');
@@ -163,7 +166,7 @@ export class ConfigStore {
    * top, and a section changed on both sides is refused as a conflict.
    */
   async commit(candidate: unknown, request: CommitRequest): Promise<RevisionMeta> {
-    const validated = parseConfig(candidate, 'commit refused, nothing was changed');
+    const validated = verifyConfig(parseConfig(candidate, 'commit refused, nothing was changed'), 'commit refused, nothing was changed');
     const revision = await withFileLock(this.lockPath, () => {
       const current = this.committed();
       const config = request.baseRevision === current.meta.revision ? validated : this.merge(validated, request.baseRevision, current);
@@ -184,8 +187,6 @@ export class ConfigStore {
       }
       return { meta, config };
     });
-    this.onCommitted(revision);
-    this.armConfirmTimer();
     return revision.meta;
   }
 
@@ -201,10 +202,11 @@ export class ConfigStore {
   /**
    * Reverts a pending `commit confirmed` whose deadline passed, or any pending one
    * when `restarted` is set (a restart before confirmation reverts: the change may
-   * be what took the appliance down). Returns the new revision, if one was made.
+   * be what took the appliance down). The system service calls this (see
+   * confirm-deadline.ts); the revert is a revision of its own, by user "system".
    */
-  async revertUnconfirmed(restarted = false): Promise<RevisionMeta | undefined> {
-    const reverted = await withFileLock(this.lockPath, () => {
+  async revertUnconfirmed(restarted = false): Promise<Reversion | undefined> {
+    return withFileLock(this.lockPath, () => {
       const pending = this.pendingConfirm();
       if (!pending || (!restarted && Date.parse(pending.deadline) > Date.now())) return undefined;
       const current = this.committed();
@@ -219,34 +221,17 @@ export class ConfigStore {
       };
       this.write({ meta, config: target.config });
       this.clearConfirm();
-      return { meta, config: target.config };
+      return { meta, undone: pending };
     });
-    if (reverted) this.onCommitted(reverted);
-    return reverted?.meta;
   }
 
-  /** At service start: drop remains of a commit that died, revert an unconfirmed commit, watch the deadline. */
-  async recoverAtStart(): Promise<RevisionMeta | undefined> {
+  /** At a service's start: drop the remains of a commit that died (revision files above the committed one). */
+  dropRemainsOfDeadCommits(): void {
     const newest = this.committed().meta.revision;
     for (const file of readdirSync(this.revisionsDir)) {
       const n = Number.parseInt(file, 10);
       if (n > newest || file.startsWith('.')) rmSync(join(this.revisionsDir, file), { force: true });
     }
-    return this.revertUnconfirmed(true);
-  }
-
-  /** Keeps a timer that reverts an unconfirmed commit at its deadline (in services). */
-  armConfirmTimer(): void {
-    clearTimeout(this.confirmTimer);
-    const pending = this.pendingConfirm();
-    if (!pending) return;
-    const delay = Math.max(0, Date.parse(pending.deadline) - Date.now());
-    this.confirmTimer = setTimeout(() => void this.revertUnconfirmed().finally(() => this.armConfirmTimer()), delay + 50);
-    this.confirmTimer.unref();
-  }
-
-  stopConfirmTimer(): void {
-    clearTimeout(this.confirmTimer);
   }
 
   private merge(candidate: ApplianceConfig, baseRevision: number, current: Revision): ApplianceConfig {
@@ -264,7 +249,8 @@ export class ConfigStore {
           'Run `clear` to start from the new configuration, then make your changes again.',
       );
     }
-    return parseConfig(merged, 'commit refused: your changes and the ones committed meanwhile do not fit together');
+    const context = 'commit refused: your changes and the ones committed meanwhile do not fit together';
+    return verifyConfig(parseConfig(merged, context), context);
   }
 
   private write(revision: Revision): void {

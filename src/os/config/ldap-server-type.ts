@@ -1,5 +1,6 @@
-// What an LDAP server type implies when a query leaves it unset.
-import type { ApplianceConfig } from '../../os/config/schema.js';
+// What an LDAP server type implies when a query leaves it unset: part of the
+// configuration's meaning, so commit checks (verify.ts) and the LDAP client share it.
+import type { ApplianceConfig } from './schema.js';
 
 export type LdapServer = ApplianceConfig['ldap']['servers'][number];
 export type LdapQuery = ApplianceConfig['ldap']['queries'][number];
