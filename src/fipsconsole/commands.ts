@@ -32,6 +32,8 @@ export interface ConsoleContext {
   print(text: string): void;
   /** Asks at a terminal; with piped input returns the default, or fails naming what is missing. */
   ask(question: string, defaultValue?: string): Promise<string>;
+  /** A yes/no question: true only for y or yes, from a terminal or the next piped line (no answer is no). */
+  confirm(question: string): Promise<boolean>;
   /** The next line of input as it is (a pasted PEM), from a terminal or a pipe. */
   readLine(): Promise<string>;
   /** Whether a person at a terminal is there to answer. */

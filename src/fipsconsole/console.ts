@@ -6,7 +6,7 @@
 import { Candidate } from '../os/config/candidate.js';
 import { logLogin } from '../os/logging/subscriptions.js';
 import { openRuntime } from '../os/runtime.js';
-import { signalServicesToReload } from '../os/service.js';
+import { reloadServicesFor } from '../os/service.js';
 import { firmwareVersion } from '../os/version.js';
 import { type ConsoleContext, isUserError, UsageError } from './commands.js';
 import { closeCryptoUser, SessionMustClose } from './fips-mode.js';
@@ -61,11 +61,19 @@ async function main(argv: string[]): Promise<number> {
       return answer || defaultValue || '';
     },
     readLine: () => lines().question(''),
+    async confirm(question) {
+      try {
+        return /^(y|yes)$/i.test((await lines().question(`${question} [N]> `)).trim());
+      } catch (err) {
+        if (err instanceof InputClosed) return false;
+        throw err;
+      }
+    },
     askSecret: (prompt) => lines().question(`${prompt}: `, { secret: true }),
     async commit(comment, confirmMinutes) {
       const meta = await candidate.commit(comment, confirmMinutes, ctx.session.fipsMode ? 'fips-auto' : undefined);
       runtime.refresh();
-      const told = signalServicesToReload(runtime.paths.run);
+      const told = reloadServicesFor(runtime, meta.revision);
       if (told.length) ctx.print(`Reloading: ${told.join(', ')}.`);
       return meta;
     },

@@ -58,8 +58,7 @@ function powerCommand(action: 'reboot' | 'poweroff', summary: string): Command {
     usage: '[now]',
     async run(args, ctx) {
       if (args[0] !== 'now') {
-        const answer = (await ctx.ask(`${action === 'reboot' ? 'Reboot' : 'Shut down'} the appliance now? Mail in transit is kept in the queue. [N]`, 'N')).toLowerCase();
-        if (answer !== 'y' && answer !== 'yes') return ctx.print('Cancelled.');
+        if (!(await ctx.confirm(`${action === 'reboot' ? 'Reboot' : 'Shut down'} the appliance now? Mail in transit is kept in the queue.`))) return ctx.print('Cancelled.');
       }
       if (!underSystemd()) throw new UsageError('this appliance is not running under systemd (scripts/start): leave the console to stop it');
       ctx.runtime.logs.write('system', 'info', `${action} requested by ${ctx.session.user} (${ctx.session.origin})`);

@@ -47,8 +47,8 @@ export const upgrade: Command = {
     }
     ctx.print(`The bundle installs ${manifest.version}; it may be installed on ${manifest.upgradeFrom.join(', ')}.`);
     if (now !== 'now') {
-      const answer = (await ctx.ask(`Install ${manifest.version} and reboot? The configuration is kept and mail in the queue waits. [N]`, 'N')).toLowerCase();
-      if (answer !== 'y' && answer !== 'yes') {
+      const install = await ctx.confirm(`Install ${manifest.version} and reboot? The configuration is kept and mail in the queue waits.`);
+      if (!install) {
         discard();
         return ctx.print('Cancelled; nothing was changed.');
       }

@@ -27,6 +27,7 @@ async function openHsmIfNeeded(runtime: Runtime): Promise<void> {
 const describe = () => `${delivery?.manager.activeCount ?? 0} messages active; ${hsm ? hsm.statusLine() : 'no DKIM profiles, HSM not opened'}`;
 
 await runService('delivery', {
+  sections: ['routes', 'dkim', 'listeners', 'certificates', 'system', 'hsm'],
   async start(runtime) {
     running = runtime;
     await openHsmIfNeeded(runtime);

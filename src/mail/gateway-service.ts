@@ -74,6 +74,7 @@ async function reopenHsmIfFailed(runtime: Runtime): Promise<void> {
 const describe = () => [hsm?.statusLine() ?? 'HSM not opened', ...(gateway?.status() ?? [])].join('; ');
 
 await runService('gateway', {
+  sections: ['listeners', 'certificates', 'system', 'smtpAuth', 'ldap', 'crl', 'hsm'],
   async start(runtime) {
     running = runtime;
     hsm = await startHsmService(runtime);

@@ -5,18 +5,19 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ApplianceConfig, Listener } from '../os/config/schema.js';
 import { ListenerSocket } from './listener.js';
-import { type GatewayDependencies, SmtpEndpoint } from './smtp-endpoint.js';
+import { type EndpointSection, endpointSections, type GatewayDependencies, SmtpEndpoint } from './smtp-endpoint.js';
 
 export class Gateway {
   private readonly listeners = new Map<string, ListenerSocket>();
-  private globals: Pick<ApplianceConfig, 'certificates' | 'system' | 'crl' | 'smtpAuth' | 'ldap'> | undefined;
+  /** The sections besides its listener that an endpoint is built from (a CRL or LDAP edit rebuilds none). */
+  private endpointInputs: Pick<ApplianceConfig, EndpointSection> | undefined;
 
   constructor(private readonly deps: GatewayDependencies) {}
 
   async apply(config: ApplianceConfig): Promise<void> {
-    const globals = { certificates: config.certificates, system: config.system, crl: config.crl, smtpAuth: config.smtpAuth, ldap: config.ldap };
-    const globalsChanged = !isDeepStrictEqual(this.globals, globals);
-    this.globals = globals;
+    const inputs = Object.fromEntries(endpointSections.map((section) => [section, config[section]])) as Pick<ApplianceConfig, EndpointSection>;
+    const inputsChanged = !isDeepStrictEqual(this.endpointInputs, inputs);
+    this.endpointInputs = inputs;
     const wanted = new Map(config.listeners.map((l) => [l.name, l]));
     for (const [name, running] of this.listeners) {
       const next = wanted.get(name);
@@ -28,7 +29,10 @@ export class Gateway {
     for (const listener of wanted.values()) {
       const running = this.listeners.get(listener.name);
       if (!running) await this.start(listener, config);
-      else if (globalsChanged || !isDeepStrictEqual(running.config, listener)) running.replaceEndpoint(await SmtpEndpoint.create(listener, config, this.deps));
+      else if (inputsChanged || !isDeepStrictEqual(running.config, listener)) {
+        running.replaceEndpoint(await SmtpEndpoint.create(listener, config, this.deps));
+        this.deps.logs.write('mail', 'info', `Listener ${listener.name}: new settings for new connections; open sessions keep the ones they began with`);
+      }
     }
   }
 

@@ -83,6 +83,10 @@ function isAccepted(domain: string, acceptedDomains: string[]): boolean {
   return acceptedDomains.some((d) => (d.startsWith('.') ? domain.endsWith(d) : domain === d));
 }
 
+/** The sections besides its listener that an endpoint reads: a change to any other section leaves endpoints as they are. */
+export const endpointSections = ['certificates', 'system', 'smtpAuth'] as const;
+export type EndpointSection = (typeof endpointSections)[number];
+
 export class SmtpEndpoint {
   private readonly server: SMTPServer;
   private readonly hostAccess: HostAccessTable;
@@ -156,7 +160,7 @@ export class SmtpEndpoint {
   }
 
   /** Builds the endpoint; a listener whose certificate cannot be used still serves mail without TLS and says so. */
-  static async create(listener: Listener, config: Pick<ApplianceConfig, 'certificates' | 'system' | 'smtpAuth'>, deps: GatewayDependencies): Promise<SmtpEndpoint> {
+  static async create(listener: Listener, config: Pick<ApplianceConfig, EndpointSection>, deps: GatewayDependencies): Promise<SmtpEndpoint> {
     let tls: HsmTlsMaterial | undefined;
     let problem: string | undefined = listener.certificate ? undefined : 'the listener has no certificate';
     if (listener.certificate) {

@@ -4,7 +4,7 @@
 // a revision by "system", an audit line, an alert, and every service reloads onto it.
 import type { Reversion } from './config/store.js';
 import type { Runtime } from './runtime.js';
-import { signalServicesToReload } from './service.js';
+import { reloadServicesFor } from './service.js';
 
 export class ConfirmDeadline {
   private timer: NodeJS.Timeout | undefined;
@@ -40,7 +40,7 @@ export class ConfirmDeadline {
     this.runtime.logs.write('cli-audit', 'warning', `System reverted revision ${undone.revision} to revision ${undone.revertTo} as revision ${meta.revision}: ${meta.comment}`);
     this.runtime.alerts.raise({ severity: 'warning', class: 'system', subject: `configuration reverted to revision ${undone.revertTo}`, detail: meta.comment });
     this.runtime.refresh();
-    signalServicesToReload(this.runtime.paths.run);
+    reloadServicesFor(this.runtime, meta.revision);
     return reversion;
   }
 

@@ -4,11 +4,20 @@
 // commit can tell it to reload.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ApplianceConfig } from './config/schema.js';
+import { changedSections } from './config/store.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { type ServiceAction, serveRequests } from './service-requests.js';
 import { Systemd } from './systemd.js';
 
+type Section = keyof ApplianceConfig;
+
+/** Every service runs on its log subscriptions and alert settings (Runtime.refresh). */
+const sectionsOfEveryService: readonly Section[] = ['logs', 'alerts'];
+
 export interface ServiceHooks {
+  /** The configuration sections the service runs on: a commit that changes none of them does not reload it. */
+  sections: readonly Section[] | 'every commit';
   start(runtime: Runtime): Promise<string> | string;
   reload(runtime: Runtime): Promise<string> | string;
   stop(runtime: Runtime): Promise<void> | void;
@@ -29,6 +38,8 @@ export async function runService(name: string, hooks: ServiceHooks, root?: strin
   const status = await hooks.start(runtime);
   const pidFile = join(runtime.paths.run, `${name}.pid`);
   mkdirSync(runtime.paths.run, { recursive: true });
+  const sections = hooks.sections === 'every commit' ? hooks.sections : [...sectionsOfEveryService, ...hooks.sections];
+  writeFileSync(sectionsFile(runtime.paths.run, name), JSON.stringify(sections));
   writeFileSync(pidFile, String(process.pid));
   await systemd.ready(status);
   const watchdogMs = systemd.startWatchdog();
@@ -63,6 +74,7 @@ export async function runService(name: string, hooks: ServiceHooks, root?: strin
     await hooks.stop(runtime);
     clearInterval(keepAlive);
     rmSync(pidFile, { force: true });
+    rmSync(sectionsFile(runtime.paths.run, name), { force: true });
     runtime.close();
     process.exit(0);
   };
@@ -81,8 +93,24 @@ export function isServiceRunning(runDir: string, name: string): boolean {
   }
 }
 
-/** Asks every running service to reload the committed configuration; returns the ones told. */
-export function signalServicesToReload(runDir: string): string[] {
+const sectionsFile = (runDir: string, name: string) => join(runDir, `${name}.sections.json`);
+
+/** Whether a service that declared `sections` must reload for a commit that changed `changed` (a service that declared nothing always does). */
+function concerns(runDir: string, name: string, changed: readonly string[] | undefined): boolean {
+  if (!changed) return true;
+  try {
+    const sections = JSON.parse(readFileSync(sectionsFile(runDir, name), 'utf8')) as string[] | 'every commit';
+    return sections === 'every commit' || sections.some((s) => changed.includes(s));
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Asks the running services to reload the committed configuration: those whose
+ * sections `changed` touches, or all of them without it. Returns the ones told.
+ */
+export function signalServicesToReload(runDir: string, changed?: readonly string[]): string[] {
   const told: string[] = [];
   let files: string[] = [];
   try {
@@ -91,13 +119,26 @@ export function signalServicesToReload(runDir: string): string[] {
     return told;
   }
   for (const file of files) {
+    const name = file.replace(/\.pid$/, '');
+    if (!concerns(runDir, name, changed)) continue;
     const pid = Number.parseInt(readFileSync(join(runDir, file), 'utf8'), 10);
     try {
       process.kill(pid, 'SIGHUP');
-      told.push(file.replace(/\.pid$/, ''));
+      told.push(name);
     } catch {
       rmSync(join(runDir, file), { force: true }); // the service is gone
     }
   }
   return told;
+}
+
+/** After revision `revision` was committed: tells the services whose sections it changed (all of them when the one before is not kept). */
+export function reloadServicesFor(runtime: Pick<Runtime, 'store' | 'paths'>, revision: number): string[] {
+  let changed: string[] | undefined;
+  try {
+    changed = changedSections(runtime.store.revision(revision - 1).config, runtime.store.revision(revision).config);
+  } catch {
+    changed = undefined;
+  }
+  return signalServicesToReload(runtime.paths.run, changed);
 }

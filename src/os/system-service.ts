@@ -11,6 +11,7 @@ let deadline: ConfirmDeadline | undefined;
 const describe = (runtime: Runtime) => `running configuration revision ${runtime.store.committed().meta.revision}`;
 
 await runService('system', {
+  sections: 'every commit', // each commit may start or end a confirmation's deadline
   async start(runtime) {
     deadline = new ConfirmDeadline(runtime);
     await deadline.revert(true);

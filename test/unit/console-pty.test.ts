@@ -53,3 +53,23 @@ t.test('tab completion, hidden secrets, Ctrl-Z and Ctrl-C on a terminal', async 
   t.equal(await term.exited, 0, 'Ctrl-C ends the session');
   t.match(term.screen(), /Uncommitted changes discarded\. Session closed\./);
 });
+
+t.test('at a terminal, a command asks for the keys it is missing', async (t) => {
+  const root = tempState(t);
+  const term = terminal(root);
+  t.teardown(() => term.child.kill());
+  await term.waitFor(/appliance\.localdomain> $/);
+  term.child.stdin.write('ldapconfig server new corp2\r');
+  await term.waitFor(/LDAP server profile corp2: hosts \(a comma-separated list of text\)> $/);
+  term.child.stdin.write('ldap.example.com\r');
+  await term.waitFor(/LDAP server profile corp2: baseDn \(text\)> $/);
+  term.child.stdin.write('dc=example,dc=com\r');
+  await term.waitFor(/New LDAP server profile "corp2" added/);
+  const mark = term.screen().length;
+  term.child.stdin.write('ldapconfig server show corp2\r');
+  await term.waitFor(/"hosts": \[\s+"ldap\.example\.com"\s+\]/, mark);
+  term.child.stdin.write('clear\r');
+  await term.waitFor(/Pending changes discarded/, mark);
+  term.child.stdin.write('exit\r');
+  t.equal(await term.exited, 0);
+});

@@ -148,12 +148,12 @@ t.test('an idle session is closed after the configured time', async (t) => {
   t.match(readFileSync(join(root, 'logs', 'authentication', 'authentication.current'), 'utf8'), /User admin logout from 192\.0\.2\.8 via ssh/);
 });
 
-t.test('run interactively, a command asks for what is missing; run with arguments, it says what is missing', async (t) => {
+t.test('piped input or a command line: a missing key fails naming every one, and the next line stays a command', async (t) => {
   const root = tempState(t);
-  const asked = await session(root, ['ldapconfig server new corp2', 'ldap.example.com', 'dc=example,dc=com', 'ldapconfig server show corp2', 'exit', 'y']);
-  t.match(asked.output, /LDAP server profile corp2: hosts \(a comma-separated list of text\)> /);
-  t.match(asked.output, /LDAP server profile corp2: baseDn \(text\)> /);
-  t.match(asked.output, /"hosts": \[\s+"ldap\.example\.com"\s+\]/);
+  const piped = await session(root, ['ldapconfig server new corp2', 'ldap.example.com', 'ldapconfig server list', 'exit', 'y']);
+  t.match(piped.output, /a new LDAP server profile needs hosts=… \(a comma-separated list of text\), baseDn=… \(text\); nothing was added/);
+  t.match(piped.output, /> ldap\.example\.com\nunknown command "ldap\.example\.com"/, 'the next line is read as a command, not as the value');
+  t.match(piped.output, /> ldapconfig server list\n {2}no LDAP server profiles/);
   const batch = run(root, ['ldapconfig server new corp3 baseDn=dc=example,dc=com']);
-  t.match(batch.stdout, /LDAP server profile corp3: hosts \(a comma-separated list of text\) is missing; give it on the command line/);
+  t.match(batch.stdout, /a new LDAP server profile needs hosts=… \(a comma-separated list of text\); nothing was added/);
 });

@@ -61,6 +61,11 @@ const firstLines = (err: unknown) => (err as Error).message.split('\n').slice(0,
 
 const sectionsOf = (c: ApplianceConfig) => Object.keys(c) as (keyof ApplianceConfig)[];
 
+/** The top-level sections that differ between two configurations. */
+export function changedSections(before: ApplianceConfig, after: ApplianceConfig): (keyof ApplianceConfig)[] {
+  return [...new Set([...sectionsOf(before), ...sectionsOf(after)])].filter((section) => !isDeepStrictEqual(before[section], after[section]));
+}
+
 export class ConfigStore {
   readonly dir: string;
   private readonly revisionsDir: string;
