@@ -17,6 +17,7 @@ import { DistrustList } from './distrust.js';
 import { HostAccessTable, verifiedReverseName } from './host-access.js';
 import type { IdCounter } from './id-counter.js';
 import { type EffectivePolicy, resolvePolicy } from './mail-flow-policy.js';
+import { logMailEvent, type MailLogWriter } from './mail-log.js';
 import type { SessionContext, SmtpAuthenticator } from './smtp-auth.js';
 import { replies, smtpError } from './smtp-replies.js';
 import { type ConnectionPolicyView, installSmtpServerPatches } from './smtp-server-patches.js';
@@ -188,18 +189,24 @@ export class SmtpEndpoint {
   async accept(socket: Socket, ended?: () => void): Promise<void> {
     const icid = this.deps.icids.take();
     const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    const log = (line: string) => this.deps.logs.write('mail', 'info', line);
+    const log: MailLogWriter = (name, fields) => logMailEvent(this.deps.logs, 'info', name, fields);
     const reverseName = this.listener.verifyReverseDns && this.hostAccess.matchesByName ? await verifiedReverseName(ip) : undefined;
-    log(
-      `New SMTP ICID ${icid} interface ${this.listener.name} (${this.listener.address}:${this.listener.port}) address ${ip} reverse dns host ${reverseName ?? 'unknown'} verified ${reverseName ? 'yes' : 'no'}`,
-    );
+    log('connection.new', {
+      icid,
+      listener: this.listener.name,
+      address: this.listener.address,
+      port: this.listener.port,
+      ip,
+      reverse: reverseName ?? 'unknown',
+      verified: reverseName ? 'yes' : 'no',
+    });
     const match = this.hostAccess.match(ip, reverseName);
     const senderGroup = match?.group ?? 'none';
     const policy = resolvePolicy(this.listener, match?.policy ?? this.listener.defaultPolicy);
-    log(`ICID ${icid} ${policy.connection.toUpperCase()} SG ${senderGroup} policy ${policy.name}`);
+    log('connection.policy', { icid, action: policy.connection.toUpperCase(), senderGroup, policy: policy.name });
     if (policy.connection === 'tcp-refuse') {
       socket.destroy();
-      log(`ICID ${icid} close`);
+      log('connection.close', { icid });
       return;
     }
     const tlsUsable = () => !this.tlsProblem && this.deps.tlsKeysAvailable?.() !== false;
@@ -263,7 +270,7 @@ export class SmtpEndpoint {
     if (state.policy.smtpAuth === 'off' || !this.passwordProfile) disabled.push('AUTH');
     (session as SMTPServerSession & { disabledCommands?: string[] }).disabledCommands = disabled;
     if (state.policy.connection === 'reject') {
-      this.deps.logs.write('mail', 'info', `ICID ${state.icid} REJECT: 554 access denied`);
+      logMailEvent(this.deps.logs, 'info', 'connection.rejected', { icid: state.icid, reply: '554 access denied' });
       callback(replies.accessDenied());
       return;
     }
@@ -276,8 +283,9 @@ export class SmtpEndpoint {
 
   private onSecure(socket: TLSSocket, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const state = this.state(session);
-    const log = (line: string) => this.deps.logs.write('mail', 'info', `ICID ${state.icid} ${line}`);
-    log(`TLS success protocol ${socket.getProtocol() ?? 'unknown'} cipher ${socket.getCipher()?.name ?? 'unknown'}`);
+    const icid = state.icid;
+    const log: MailLogWriter = (name, fields) => logMailEvent(this.deps.logs, 'info', name, fields);
+    log('connection.tls', { icid, protocol: socket.getProtocol() ?? 'unknown', cipher: socket.getCipher()?.name ?? 'unknown' });
     // A certificate is checked where the policy says so, and wherever it would log a user in.
     const enforce = state.policy.verifyClientCertificate;
     if (!enforce && !this.certificateProfile) {
@@ -292,20 +300,24 @@ export class SmtpEndpoint {
       verdict = { status: 'invalid', reason: 'the certificate could not be checked' };
     }
     if (verdict.status === 'none') {
-      log('client certificate none');
+      log('certificate.none', { icid });
       callback(enforce && state.policy.tls === 'required' ? replies.certificateRequired() : undefined);
       return;
     }
     if (verdict.status === 'invalid') {
-      log(`client certificate subject "${verdict.subject ?? 'unknown'}" verdict rejected: ${verdict.reason}`);
+      log('certificate.rejected', { icid, subject: verdict.subject ?? 'unknown', reason: verdict.reason });
       if (this.certificateProfile) this.deps.authenticator?.certificateRejected?.(this.certificateProfile, verdict.subject, verdict.reason, this.context(state, session));
       callback(enforce ? replies.certificateRejected(verdict.reason) : undefined);
       return;
     }
     state.certificate = verdict.fields;
-    log(
-      `client certificate subject "${verdict.fields.subject}" issuer "${verdict.fields.issuer}" serial ${verdict.fields.sn} verdict valid${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`,
-    );
+    log('certificate.valid', {
+      icid,
+      subject: verdict.fields.subject,
+      issuer: verdict.fields.issuer,
+      serial: verdict.fields.sn,
+      notes: verdict.notes.length ? ` (${verdict.notes.join('; ')})` : '',
+    });
     if (!this.certificateProfile || !this.deps.authenticator) {
       callback();
       return;
@@ -315,12 +327,12 @@ export class SmtpEndpoint {
         if (result.status === 'authenticated') {
           session.user = result.user;
           state.authenticatedAs = { method: 'certificate', identity: verdict.fields.subject, user: result.user };
-          log(`certificate login user ${result.user}`);
+          log('certificate.login', { icid, user: result.user });
         } else if (result.status === 'temporary-failure') {
           state.authUnavailable = result.reason;
-          log(`certificate login unavailable: ${result.reason}`);
+          log('certificate.unavailable', { icid, reason: result.reason });
         } else {
-          log(`certificate login failed: ${result.reason}${this.passwordProfile ? '; SMTP AUTH allowed as a fallback' : ''}`);
+          log('certificate.failed', { icid, reason: `${result.reason}${this.passwordProfile ? '; SMTP AUTH allowed as a fallback' : ''}` });
         }
         callback();
       },
@@ -368,12 +380,12 @@ export class SmtpEndpoint {
     if (policy.smtpAuth === 'required' && !this.isAuthenticated(session)) return state.authUnavailable ? replies.authUnavailable() : replies.authRequired();
     const declared = Number(address.args ? (address.args.SIZE ?? 0) : 0);
     if (declared > policy.maxMessageBytes) {
-      this.deps.logs.write('mail', 'info', `ICID ${state.icid} MAIL FROM <${address.address}> refused: declared SIZE ${declared} exceeds ${policy.maxMessageBytes}`);
+      logMailEvent(this.deps.logs, 'info', 'sender.size-refused', { icid: state.icid, address: address.address, declared, limit: policy.maxMessageBytes });
       return replies.messageTooBig(policy.maxMessageBytes);
     }
     state.mid = this.deps.mids.take();
-    this.deps.logs.write('mail', 'info', `Start MID ${state.mid} ICID ${state.icid}`);
-    this.deps.logs.write('mail', 'info', `MID ${state.mid} ICID ${state.icid} From: <${address.address}>`);
+    logMailEvent(this.deps.logs, 'info', 'message.start', { mid: state.mid, icid: state.icid });
+    logMailEvent(this.deps.logs, 'info', 'message.from', { mid: state.mid, icid: state.icid, address: address.address });
     return undefined;
   }
 
@@ -384,10 +396,10 @@ export class SmtpEndpoint {
     if (rid >= policy.maxRecipientsPerMessage) return replies.tooManyRecipients(policy.maxRecipientsPerMessage);
     const relayAllowed = policy.connection === 'relay' || (policy.smtpAuth !== 'off' && this.isAuthenticated(session));
     if (!relayAllowed && !isAccepted(domainOf(address.address), this.listener.acceptedDomains)) {
-      this.deps.logs.write('mail', 'info', `MID ${state.mid} ICID ${state.icid} RID ${rid} To: <${address.address}> Rejected by policy ${policy.name}: relaying denied`);
+      logMailEvent(this.deps.logs, 'info', 'message.to-rejected', { mid: state.mid ?? 0, icid: state.icid, rid, address: address.address, policy: policy.name });
       return policy.smtpAuth !== 'off' && !this.isAuthenticated(session) ? replies.authRequired() : replies.relayDenied();
     }
-    this.deps.logs.write('mail', 'info', `MID ${state.mid} ICID ${state.icid} RID ${rid} To: <${address.address}>`);
+    logMailEvent(this.deps.logs, 'info', 'message.to', { mid: state.mid ?? 0, icid: state.icid, rid, address: address.address });
     return undefined;
   }
 
@@ -416,11 +428,11 @@ export class SmtpEndpoint {
       result = await this.deps.spool.accept(this.receivedHeader(session, mid), stream, envelope, state.policy.maxMessageBytes);
     } catch (err) {
       this.deps.logger.error({ err, mid }, 'spool write failed');
-      this.deps.logs.write('mail', 'warning', `MID ${mid} ICID ${state.icid} not accepted: spool write failed (${(err as Error).message})`);
+      logMailEvent(this.deps.logs, 'warning', 'message.spool-failed', { mid, icid: state.icid, reason: (err as Error).message });
       throw (err as NodeJS.ErrnoException).code === 'ENOSPC' ? replies.spoolFull() : replies.spoolFailure();
     }
     if (!result.accepted) {
-      this.deps.logs.write('mail', 'info', `MID ${mid} ICID ${state.icid} rejected: message size ${result.bytes} bytes exceeds the limit of ${state.policy.maxMessageBytes}`);
+      logMailEvent(this.deps.logs, 'info', 'message.too-large', { mid, icid: state.icid, bytes: result.bytes, limit: state.policy.maxMessageBytes });
       throw replies.messageTooBig(state.policy.maxMessageBytes);
     }
     state.messages++;
@@ -430,13 +442,13 @@ export class SmtpEndpoint {
       sender: envelope.mailFrom,
       ...(state.authenticatedAs ? { authenticatedUser: state.authenticatedAs.user } : {}),
     });
-    this.deps.logs.write('mail', 'info', `MID ${mid} ICID ${state.icid} ready ${result.bytes} bytes from <${envelope.mailFrom}>`);
+    logMailEvent(this.deps.logs, 'info', 'message.ready', { mid, icid: state.icid, bytes: result.bytes, from: envelope.mailFrom });
     return `2.0.0 Ok: queued as ${mid}`;
   }
 
   private onClose(session: SMTPServerSession): void {
     const state = sessions.get(session);
-    if (state) this.deps.logs.write('mail', 'info', `ICID ${state.icid} close`);
+    if (state) logMailEvent(this.deps.logs, 'info', 'connection.close', { icid: state.icid });
     state?.ended?.();
   }
 }

@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { QueuedAlert } from '../../os/alerts.js';
 import type { IdCounter } from '../id-counter.js';
+import type { MailLogWriter } from '../mail-log.js';
 import { injectMessage } from './inject.js';
 import type { QueueStore } from './queue-store.js';
 
@@ -35,7 +36,7 @@ export function alertMessage(alert: QueuedAlert): string {
 }
 
 /** Queues every alert in the outbox as mail; returns the MIDs made. */
-export function mailAlerts(outboxDir: string, store: QueueStore, mids: IdCounter, log: (line: string) => void): number[] {
+export function mailAlerts(outboxDir: string, store: QueueStore, mids: IdCounter, log: MailLogWriter): number[] {
   let files: string[];
   try {
     files = readdirSync(outboxDir).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
@@ -53,7 +54,7 @@ export function mailAlerts(outboxDir: string, store: QueueStore, mids: IdCounter
     }
     if (alert.to.length > 0) {
       const mid = injectMessage(store, mids, { listener: 'alerts', mailFrom: alert.from, rcptTo: alert.to, generated: 'alert' }, alertMessage(alert));
-      log(`MID ${mid} alert ${JSON.stringify(alert.subject)} queued for ${alert.to.map((a) => `<${a}>`).join(', ')}`);
+      log('alert.queued', { mid, subject: alert.subject, recipients: alert.to.map((a) => `<${a}>`).join(', ') });
       made.push(mid);
     }
     rmSync(path, { force: true });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { ApplianceConfig } from '../../os/config/schema.js';
 import type { LogSubscriptions } from '../../os/logging/subscriptions.js';
 import { IdCounter } from '../id-counter.js';
+import { logMailEvent } from '../mail-log.js';
 import { trustedCaCertificates } from '../trust-store.js';
 import { mailAlerts } from './alert-mail.js';
 import { generatedMids } from './inject.js';
@@ -52,7 +53,7 @@ export class Delivery {
     if (outbox) {
       const scan = () => {
         try {
-          mailAlerts(outbox, this.store, this.mids, (line) => this.deps.logs.write('mail', 'info', line));
+          mailAlerts(outbox, this.store, this.mids, (name, fields) => logMailEvent(this.deps.logs, 'info', name, fields));
         } catch (err) {
           this.deps.logs.write('mail', 'warning', `alert outbox scan failed: ${(err as Error).message}`);
         }

@@ -10,6 +10,7 @@ import type { Alert } from '../../os/alerts.js';
 import type { ApplianceConfig } from '../../os/config/schema.js';
 import type { LogSubscriptions } from '../../os/logging/subscriptions.js';
 import type { IdCounter } from '../id-counter.js';
+import { logMailEvent, type MailLogWriter } from '../mail-log.js';
 import type { Envelope } from '../spool.js';
 import { ConnectionCache } from './connection-cache.js';
 import type { HsmSign } from './dkim-signer.js';
@@ -82,7 +83,7 @@ export class QueueManager {
   private again = false;
   private starved = false;
   private readonly retry: { firstMs: number; maxMs: number };
-  private readonly connections = new ConnectionCache((cached) => this.log(`DCID ${cached.dcid} close`));
+  private readonly connections = new ConnectionCache((cached) => this.event('delivery.close', { dcid: cached.dcid }));
 
   constructor(private readonly options: DeliveryOptions) {
     this.store = options.store;
@@ -126,9 +127,14 @@ export class QueueManager {
     return this.inFlight.size;
   }
 
+  /** A line of no message (queue scans, flushes). */
   private log(line: string, level: 'info' | 'warning' = 'info'): void {
     this.options.logs.write('mail', level, line);
   }
+
+  private readonly event: MailLogWriter = (name, fields) => logMailEvent(this.options.logs, 'info', name, fields);
+
+  private warning: MailLogWriter = (name, fields) => logMailEvent(this.options.logs, 'warning', name, fields);
 
   private async tick(): Promise<void> {
     if (!this.timer) return;
@@ -174,7 +180,7 @@ export class QueueManager {
         if (err instanceof CorruptQueueFile) {
           // Postfix's corrupt/ queue: kept for the administrator, never retried, never lost.
           const where = this.store.quarantine(mid, 'active');
-          this.log(`MID ${mid} moved to the corrupt queue: ${reason(err)}`, 'warning');
+          this.warning('message.corrupt', { mid, reason: reason(err) });
           this.options.alerts?.raise({
             severity: 'warning',
             class: 'mail',
@@ -184,7 +190,7 @@ export class QueueManager {
           return;
         }
         // An error of ours (the HSM refusing to sign, a full disk): retried like a temporary failure.
-        this.log(`MID ${mid} delivery failed with an internal error: ${reason(err)}`, 'warning');
+        this.warning('message.internal-error', { mid, reason: reason(err) });
         if (this.store.move(mid, 'active', 'deferred')) this.deferred.set(mid, Date.now() + this.retry.firstMs);
       })
       .finally(() => {
@@ -204,9 +210,9 @@ export class QueueManager {
     const { envelope } = queued;
     if (fresh) {
       const fields = parseHeaderBlock(queued.headerBlock);
-      this.log(`MID ${mid} Subject ${JSON.stringify(headerValue(fields, 'subject') ?? '')}`);
+      this.event('message.subject', { mid, subject: headerValue(fields, 'subject') ?? '' });
       const messageId = headerValue(fields, 'message-id');
-      if (messageId) this.log(`MID ${mid} Message-ID ${JSON.stringify(messageId)}`);
+      if (messageId) this.event('message.message-id', { mid, messageId });
     }
     const status = this.statusFor(mid, envelope);
     status.attempts++;
@@ -244,8 +250,8 @@ export class QueueManager {
           else if (outcome.kind === 'bounced') {
             r.state = 'bounced';
             newlyBounced.push(r);
-            this.log(`Bounced: DCID ${outcomes.dcid} MID ${mid} to RID ${rid} - ${statusOf(outcome.reply)} (${JSON.stringify(outcome.reply)})`);
-          } else this.log(`Delayed: DCID ${outcomes.dcid} MID ${mid} to RID ${rid} - ${statusOf(outcome.reply)} (${JSON.stringify(outcome.reply)})`);
+            this.event('delivery.bounced', { dcid: outcomes.dcid, mid, rid, status: statusOf(outcome.reply), reply: outcome.reply });
+          } else this.event('delivery.delayed', { dcid: outcomes.dcid, mid, rid, status: statusOf(outcome.reply), reply: outcome.reply });
         }
       }),
     );
@@ -253,12 +259,12 @@ export class QueueManager {
     const age = Date.now() - Date.parse(envelope.receivedAt);
     const stillPending = status.recipients.filter((r) => r.state === 'pending');
     if (stillPending.length > 0 && age >= maxQueueMs) {
-      this.log(`MID ${mid} expired after ${Math.round(age / 1000)} s in the queue (maximum ${Math.round(maxQueueMs / 1000)} s)`);
+      this.event('message.expired', { mid, ageSeconds: Math.round(age / 1000), maxSeconds: Math.round(maxQueueMs / 1000) });
       for (const r of stillPending) {
         r.state = 'bounced';
         r.reply = `${r.reply ?? '4.4.7 no attempt succeeded'} (message expired in the queue)`;
         newlyBounced.push(r);
-        this.log(`Bounced: MID ${mid} to RID ${envelope.rcptTo.indexOf(r.address)} - ${statusOf(r.reply)} ("delivery time expired")`);
+        this.event('message.bounced', { mid, rid: envelope.rcptTo.indexOf(r.address), status: statusOf(r.reply), why: 'delivery time expired' });
       }
     }
     this.settle(mid, queued.headerBlock, envelope, status, newlyBounced, config);
@@ -269,7 +275,7 @@ export class QueueManager {
     if (bounced.length > 0) this.sendBounce(mid, headers, envelope, bounced, config);
     if (status.recipients.every((r) => r.state !== 'pending')) {
       this.store.remove(mid, 'active');
-      this.log(`Message finished MID ${mid} done`);
+      this.event('message.finished', { mid });
       return;
     }
     const delay = backoffMs(status.attempts, this.retry);
@@ -277,12 +283,12 @@ export class QueueManager {
     this.store.writeStatus(status);
     this.store.move(mid, 'active', 'deferred');
     this.deferred.set(mid, Date.now() + delay);
-    this.log(`MID ${mid} deferred: next attempt at ${status.nextAttemptAt}`);
+    this.event('message.deferred', { mid, at: status.nextAttemptAt });
   }
 
   private sendBounce(mid: number, headers: string, envelope: Envelope, bounced: RecipientStatus[], config: ApplianceConfig): void {
     if (envelope.mailFrom === '') {
-      this.log(`MID ${mid} no bounce sent: the message has a null sender`);
+      this.event('message.no-bounce', { mid });
       return;
     }
     const dsn = buildDsn({
@@ -294,7 +300,7 @@ export class QueueManager {
       recipients: bounced.map((r) => ({ address: r.address, reply: r.reply ?? '', action: 'failed', ...(r.remoteHost ? { remoteHost: r.remoteHost } : {}) })),
     });
     const dsnMid = injectMessage(this.store, this.options.mids, { listener: envelope.listener, mailFrom: '', rcptTo: [envelope.mailFrom], generated: 'bounce' }, dsn);
-    this.log(`MID ${dsnMid} was generated for bounce of MID ${mid} to <${envelope.mailFrom}>`);
+    this.event('message.bounce-generated', { dsnMid, mid, to: envelope.mailFrom });
   }
 
   private async attemptGroup(
@@ -322,7 +328,7 @@ export class QueueManager {
         outgoing = await prepareOutgoing(path, queued, config, this.options.sign);
       } catch (err) {
         // Typically the HSM refusing to sign: the message waits (and may expire) rather than leave unsigned.
-        this.log(`MID ${mid} could not be prepared for delivery: ${reason(err)}`, 'warning');
+        this.warning('message.unprepared', { mid, reason: reason(err) });
         return { dcid: 0, outcomes: all({ kind: 'deferred', reply: `4.7.0 ${reason(err)}` }) };
       }
       const rids = recipients.map((r) => envelope.rcptTo.indexOf(r.address));
@@ -335,11 +341,11 @@ export class QueueManager {
         ca: this.options.ca?.() ?? [],
         dcid: () => this.options.dcids.take(),
         cache: this.connections,
-        log: (line) => this.log(line),
-        onConnected: (dcid, hop) => this.log(`Delivery start DCID ${dcid} MID ${mid} to RID [${rids.join(', ')}] via ${hop.host}:${hop.port}`),
+        log: this.event,
+        onConnected: (dcid, hop) => this.event('delivery.start', { dcid, mid, rids: rids.join(', '), host: hop.host, port: hop.port }),
         timeouts: this.options.timeouts ?? { connectMs: 30_000, greetingMs: 30_000, socketMs: 120_000 },
       });
-      if (outgoing.signedWith) this.log(`MID ${mid} DKIM: signed with profile ${outgoing.signedWith}`);
+      if (outgoing.signedWith) this.event('message.dkim', { mid, profile: outgoing.signedWith });
       if (!result.host) {
         const reply = result.outcomes.values().next().value?.reply ?? 'unreachable';
         this.dead.set(destination.key, { until: Date.now() + this.retry.firstMs, reply });
@@ -347,7 +353,7 @@ export class QueueManager {
         const delivered = recipients.filter((r) => result.outcomes.get(r.address)?.kind === 'delivered');
         if (delivered.length > 0) {
           const reply = result.outcomes.get(delivered[0]?.address ?? '')?.reply ?? '';
-          this.log(`Message done DCID ${result.dcid} MID ${mid} to RID [${delivered.map((r) => envelope.rcptTo.indexOf(r.address)).join(', ')}] (${JSON.stringify(reply)})`);
+          this.event('delivery.done', { dcid: result.dcid, mid, rids: delivered.map((r) => envelope.rcptTo.indexOf(r.address)).join(', '), reply });
         }
       }
       return { dcid: result.dcid, ...(result.host ? { host: result.host.host } : {}), outcomes: result.outcomes };
@@ -398,12 +404,12 @@ export class QueueManager {
         const rid = envelope.rcptTo.indexOf(r.address);
         if (request.action === 'delete') {
           r.state = 'deleted';
-          this.log(`MID ${mid} RID ${rid} deleted by the administrator`);
+          this.event('message.deleted', { mid, rid });
         } else {
           r.state = 'bounced';
           r.reply = '5.0.0 bounced by the administrator';
           bounced.push(r);
-          this.log(`Bounced: MID ${mid} to RID ${rid} - 5.0.0 ('bounced by the administrator')`);
+          this.event('message.bounced', { mid, rid, status: '5.0.0', why: 'bounced by the administrator' });
         }
       }
       if (hit.length === 0) {
@@ -413,7 +419,7 @@ export class QueueManager {
       if (bounced.length > 0) this.sendBounce(mid, headers, envelope, bounced, config);
       if (status.recipients.every((r) => r.state !== 'pending')) {
         this.store.remove(mid, 'active');
-        this.log(`Message finished MID ${mid} done`);
+        this.event('message.finished', { mid });
       } else {
         this.store.writeStatus(status);
         this.store.move(mid, 'active', state);

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { MailLogWriter } from '../mail-log.js';
 import type { CachedConnection, ConnectionCache } from './connection-cache.js';
 import type { Destination, NextHop } from './routes.js';
 
@@ -33,7 +34,7 @@ export interface AttemptOptions {
   dcid: () => number;
   /** Connections kept open between attempts; without it, each attempt opens and closes its own. */
   cache?: ConnectionCache;
-  log: (line: string) => void;
+  log: MailLogWriter;
   /** Called once a host greeted us (and TLS is up), before the transaction. */
   onConnected?: (dcid: number, hop: NextHop) => void;
   timeouts: { connectMs: number; greetingMs: number; socketMs: number };
@@ -88,7 +89,7 @@ const cacheKey = (hop: NextHop, tls: Destination['tls']) => `${tls} ${hop.host}:
 async function open(options: AttemptOptions, hop: NextHop): Promise<CachedConnection> {
   const verify = options.destination.tls === 'required-verify';
   const dcid = options.dcid();
-  options.log(`New SMTP DCID ${dcid} address ${hop.host} port ${hop.port}`);
+  options.log('delivery.connection', { dcid, host: hop.host, port: hop.port });
   try {
     const connection = await connect({
       host: hop.host,
@@ -105,11 +106,11 @@ async function open(options: AttemptOptions, hop: NextHop): Promise<CachedConnec
     });
     const socket = (connection as unknown as { _socket?: TLSSocket })._socket;
     const tls = connection.secure && socket?.getProtocol ? `${socket.getProtocol()} ${socket.getCipher?.().name ?? ''}`.trim() : undefined;
-    if (tls) options.log(`DCID ${dcid} TLS success protocol ${tls}`);
+    if (tls) options.log('delivery.tls', { dcid, protocol: tls });
     return { connection, dcid, ...(tls ? { tls } : {}), uses: 0 };
   } catch (err) {
-    options.log(`DCID ${dcid} connection to ${hop.host} port ${hop.port} failed: ${replyOf(err as SmtpError)}`);
-    options.log(`DCID ${dcid} close`);
+    options.log('delivery.connection-failed', { dcid, host: hop.host, port: hop.port, reply: replyOf(err as SmtpError) });
+    options.log('delivery.close', { dcid });
     throw err;
   }
 }
@@ -155,7 +156,7 @@ export async function attemptDelivery(options: AttemptOptions): Promise<AttemptR
     else {
       cached.connection.quit();
       setTimeout(() => cached.connection.close(), 5000).unref();
-      options.log(`DCID ${cached.dcid} close`);
+      options.log('delivery.close', { dcid: cached.dcid });
     }
     for (const r of recipients) if (!outcomes.has(r)) outcomes.set(r, { kind: 'deferred', reply: 'no reply for this recipient' });
     return { dcid: cached.dcid, host: hop, ...(cached.tls ? { tls: cached.tls } : {}), outcomes };

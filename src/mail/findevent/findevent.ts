@@ -6,6 +6,7 @@
 // are read through their id index (id-index.ts); the current file is scanned.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { idsIn, type MailEventName, parseMailEvent, textOfLogLine } from '../mail-log.js';
 import { IdIndex, type IdKey } from './id-index.js';
 import { type Range, scanFile } from './scan.js';
 
@@ -87,13 +88,6 @@ async function linesWithIds(
   return lines;
 }
 
-const idsIn = (lines: Iterable<string>, key: string) => {
-  const ids = new Set<number>();
-  const pattern = new RegExp(`(?<![A-Za-z0-9])${key} (\\d+)(?!\\d)`, 'g');
-  for (const line of lines) for (const m of line.matchAll(pattern)) ids.add(Number(m[1]));
-  return ids;
-};
-
 async function midsOfLines(files: string[], needle: string, accept: (line: Buffer, needle: Buffer, at: number) => boolean): Promise<Set<number>> {
   const mids = new Set<number>();
   for (const file of files) {
@@ -104,16 +98,11 @@ async function midsOfLines(files: string[], needle: string, accept: (line: Buffe
   return mids;
 }
 
-const lowerAscii = (byte: number) => (byte >= 0x41 && byte <= 0x5a ? byte + 0x20 : byte);
-
-/** Lines `From: <address>` / `To: <address>` naming the address, compared without regard to ASCII case. */
-function addressAt(address: string): (line: Buffer, needle: Buffer, at: number) => boolean {
-  const wanted = Buffer.from(address.trim().toLowerCase());
-  return (line, needle, at) => {
-    const start = at + needle.length;
-    if (line[start + wanted.length] !== 0x3e) return false; // '>'
-    for (let i = 0; i < wanted.length; i++) if (lowerAscii(line[start + i] ?? 0) !== wanted[i]) return false;
-    return true;
+/** A line whose event is one of `names` with `field` accepted by `wanted`; parsed by the mail log's own grammar. */
+function eventWith(names: MailEventName[], field: string, wanted: (value: string) => boolean): (line: Buffer) => boolean {
+  return (line) => {
+    const event = parseMailEvent(textOfLogLine(line.toString('utf8')));
+    return event !== undefined && names.includes(event.name) && wanted(String(event.fields[field]));
   };
 }
 
@@ -124,12 +113,19 @@ async function midsFor(files: string[], query: FindQuery): Promise<Set<number>> 
   const narrow = (mids: Set<number>) => {
     result = result ? new Set([...result].filter((m) => mids.has(m))) : mids;
   };
-  if (query.sender) narrow(await midsOfLines(files, ' From: <', addressAt(query.sender)));
-  if (query.recipient) narrow(await midsOfLines(files, ' To: <', addressAt(query.recipient)));
-  if (query.subject) {
-    const subjectLine = / MID \d+ Subject /;
-    narrow(await midsOfLines(files, query.subject, (line) => subjectLine.test(line.toString('utf8'))));
-  }
+  const sameAddress = (address: string) => (value: string) => value.toLowerCase() === address.trim().toLowerCase();
+  if (query.sender) narrow(await midsOfLines(files, ' From: <', eventWith(['message.from'], 'address', sameAddress(query.sender))));
+  if (query.recipient) narrow(await midsOfLines(files, ' To: <', eventWith(['message.to', 'message.to-rejected'], 'address', sameAddress(query.recipient))));
+  const subject = query.subject;
+  // The subject is written as a JSON string: search for its escaped form, then check the parsed value.
+  if (subject)
+    narrow(
+      await midsOfLines(
+        files,
+        JSON.stringify(subject).slice(1, -1),
+        eventWith(['message.subject'], 'subject', (value) => value.includes(subject)),
+      ),
+    );
   return result ?? new Set();
 }
 
