@@ -43,7 +43,7 @@ export interface FetchOptions {
   maxBytes: number;
   /** The whole fetch, redirects and body included. */
   timeoutMs: number;
-  /** Each connection, DNS and TLS handshake included (default: the total timeout, at most 15 s). */
+  /** Each connection, DNS and TLS handshake included (default: half the total timeout, at most 15 s). */
   connectTimeoutMs?: number;
   /** Extra CAs (PEM) trusted for https, on top of the system ones. */
   trustedCas?: string[];
@@ -228,7 +228,7 @@ function requestOnce(url: URL, method: Method, options: FetchOptions, deadline: 
       url.protocol === 'https:'
         ? https.request(url, { ...common, minVersion: 'TLSv1.2', ...(options.trustedCas?.length ? { ca: [...rootCertificates, ...options.trustedCas] } : {}) })
         : http.request(url, common);
-    const connectMs = options.connectTimeoutMs ?? Math.min(options.timeoutMs, 15_000);
+    const connectMs = options.connectTimeoutMs ?? Math.min(options.timeoutMs / 2, 15_000);
     let connectTimer: NodeJS.Timeout | undefined;
     const done = () => {
       clearTimeout(connectTimer);
