@@ -1,11 +1,11 @@
 // The streaming CRL scanner, against CRLs made by the real openssl CLI.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { judgeCrl } from '../../src/mail/crl/acceptance.js';
 import { certificateFields, trustAnchors } from '../../src/mail/crl/certificate.js';
-import { crlDer } from '../../src/mail/crl/decode.js';
+import { crlDer, crlDerFile } from '../../src/mail/crl/decode.js';
 import { CrlFormatError, serialKeyFromHex, serialKeyToHex } from '../../src/mail/crl/der.js';
 import { reasonName } from '../../src/mail/crl/reasons.js';
 import { bufferSource, scanCrl, scanCrlFile, scanSource } from '../../src/mail/crl/scan.js';
@@ -58,6 +58,44 @@ t.test('a PEM CRL decodes to the same DER; the declared file type is enforced', 
   t.throws(() => crlDer(Buffer.from('<html>Not Found</html>'), 'pem'), /declared PEM but the body is not PEM/);
   t.throws(() => crlDer(Buffer.from('-----BEGIN X509 CRL-----\nAAAA'), 'pem'), /no complete "X509 CRL" block/);
   t.throws(() => crlDer(Buffer.alloc(0), 'asn1'), /the download is empty/);
+});
+
+t.test('a PEM file is decoded a window at a time into the same DER, with the same refusals', async (t) => {
+  const dir = tempState(t, 'crl-scan-');
+  const ca = new TestCa({ dir: join(dir, 'ca'), commonName: 'PEM CA' });
+  for (let i = 0; i < 40; i++) ca.revoke(ca.issue({ commonName: `user ${i}` }), 'superseded');
+  const pem = Buffer.from(`some text before\n${ca.gencrl({ format: 'pem' }).toString('latin1')}trailing text\n`);
+  const der = crlDer(pem, 'pem');
+  const file = (name: string, body: Buffer | string) => {
+    const path = join(dir, name);
+    writeFileSync(path, body);
+    return path;
+  };
+  for (const windowSize of [7, 23, 24, 25, 64, 1000, 1 << 20]) {
+    const path = file(`crl-${windowSize}.pem`, pem);
+    const out = crlDerFile(path, 'pem', windowSize);
+    t.equal(out, `${path}.der`);
+    t.ok(readFileSync(out).equals(der), `window ${windowSize}: the same DER`);
+  }
+  const derPath = file('crl.der', der);
+  t.equal(crlDerFile(derPath, 'asn1'), derPath, 'a DER file is used where it lies');
+  const refusals: [string, Buffer | string, 'pem' | 'asn1', RegExp][] = [
+    ['der-as-pem', der, 'pem', /^the source is declared PEM but served DER$/],
+    ['pem-as-der', pem, 'asn1', /^the source is declared ASN\.1 \(DER\) but served PEM$/],
+    ['html', '<html>Not Found</html>', 'pem', /^the source is declared PEM but the body is not PEM$/],
+    ['unfinished', '-----BEGIN X509 CRL-----\nAAAA', 'pem', /^the PEM body has no complete "X509 CRL" block$/],
+    ['dash', '-----BEGIN X509 CRL-----\nAA-AA\n-----END X509 CRL-----\n', 'pem', /^the PEM "X509 CRL" block is not base64$/],
+    ['secret', '-----BEGIN X509 CRL-----\nSECRET:PIN\n-----END X509 CRL-----\n', 'pem', /^the PEM "X509 CRL" block is not base64$/],
+    ['empty-block', '-----BEGIN X509 CRL-----\n\n-----END X509 CRL-----\n', 'pem', /^the PEM "X509 CRL" block is empty$/],
+    ['empty', '', 'asn1', /^the download is empty$/],
+  ];
+  for (const [name, body, type, reason] of refusals) {
+    for (const windowSize of [5, 1 << 20]) {
+      const path = file(`${name}-${windowSize}`, body);
+      t.throws(() => crlDerFile(path, type, windowSize), reason, `${name}, window ${windowSize}`);
+      t.notOk(existsSync(`${path}.der`), `${name}: no DER file is left`);
+    }
+  }
 });
 
 t.test('malformed input is refused with a CrlFormatError, never a crash', async (t) => {
