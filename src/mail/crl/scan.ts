@@ -50,38 +50,46 @@ const onlyReason = Buffer.from([0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 
 /** The bytes a scan reads: a Buffer in memory, or a file read a piece at a time. */
 export interface ByteSource {
   readonly size: number;
-  /** Bytes [start, end): a view of a Buffer, a fresh read of a file. */
+  /** Bytes [start, end), the caller's to keep: a view of a Buffer, a fresh read of a file. */
   read(start: number, end: number): Buffer;
+  /** Bytes [start, end), valid only until the next call: a file source reads them into one reused buffer. */
+  window(start: number, end: number): Buffer;
 }
 
-/** The signed bytes (tbsCertList whole), fed to the verifier a piece at a time. */
+/** The signed bytes (tbsCertList whole), fed to the verifier a piece at a time; each piece is valid only until the next. */
 export interface SignedBytes {
   readonly length: number;
   chunks(): Iterable<Buffer>;
 }
 
 export function bufferSource(der: Buffer): ByteSource {
-  return { size: der.length, read: (start, end) => der.subarray(start, end) };
+  const view = (start: number, end: number) => der.subarray(start, end);
+  return { size: der.length, read: view, window: view };
 }
 
 export function fileSource(path: string): ByteSource {
   const size = statSync(path).size;
+  let scratch: Buffer | undefined;
+  const readInto = (out: Buffer, start: number) => {
+    const fd = openSync(path, 'r');
+    try {
+      for (let got = 0; got < out.length; ) {
+        const n = readSync(fd, out, got, out.length - got, start + got);
+        if (n === 0) throw new CrlFormatError(`${path} became shorter while it was read`);
+        got += n;
+      }
+      return out;
+    } finally {
+      closeSync(fd);
+    }
+  };
   return {
     size,
-    read(start, end) {
-      const fd = openSync(path, 'r');
-      try {
-        const out = Buffer.allocUnsafe(end - start);
-        let got = 0;
-        while (got < out.length) {
-          const n = readSync(fd, out, got, out.length - got, start + got);
-          if (n === 0) throw new CrlFormatError(`${path} became shorter while it was read`);
-          got += n;
-        }
-        return out;
-      } finally {
-        closeSync(fd);
-      }
+    read: (start, end) => readInto(Buffer.allocUnsafe(end - start), start),
+    window(start, end) {
+      // One buffer for every window: the scan copies out what it keeps (serials as strings), so a big CRL leaves no garbage of windows.
+      if (!scratch || scratch.length < end - start) scratch = Buffer.allocUnsafe(end - start);
+      return readInto(scratch.subarray(0, end - start), start);
     },
   };
 }
@@ -193,7 +201,7 @@ function signedRange(source: ByteSource, start: number, end: number, windowSize:
   return {
     length: end - start,
     *chunks() {
-      for (let at = start; at < end; at += windowSize) yield source.read(at, Math.min(end, at + windowSize));
+      for (let at = start; at < end; at += windowSize) yield source.window(at, Math.min(end, at + windowSize));
     },
   };
 }
@@ -203,7 +211,7 @@ function scanRevokedWindows(source: ByteSource, start: number, end: number, wind
   const revoked = new Map<string, number>();
   for (let at = start; at < end; ) {
     const windowEnd = Math.min(end, at + windowSize);
-    const window = source.read(at, windowEnd);
+    const window = source.window(at, windowEnd);
     const consumed = scanRevoked(revoked, window, windowEnd === end, at);
     if (consumed === 0) throw new CrlFormatError(`revokedCertificates: the entry at byte ${at} does not fit in a ${windowSize}-byte window`);
     at += consumed;

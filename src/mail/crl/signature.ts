@@ -32,7 +32,11 @@ const eddsa = new Set(['1.3.101.112', '1.3.101.113']);
 // Ed448 CRL's TBS is read whole.
 export function signatureVerifies(signed: SignedBytes | Buffer, algorithm: AlgorithmIdentifier, signature: Buffer, key: KeyObject): boolean {
   const chunks = Buffer.isBuffer(signed) ? [signed] : signed.chunks();
-  if (eddsa.has(algorithm.oid)) return verify(null, Buffer.concat([...chunks]), key, signature);
+  if (eddsa.has(algorithm.oid)) {
+    const parts: Buffer[] = [];
+    for (const chunk of chunks) parts.push(Buffer.from(chunk)); // each chunk is valid only until the next
+    return verify(null, Buffer.concat(parts), key, signature);
+  }
   if (algorithm.oid === rsaPss) {
     const { hash, saltLength } = pssParameters(algorithm.parameters);
     return streamed(hash, chunks).verify({ key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
