@@ -5,7 +5,8 @@
 // (a secret file, /dev/zero), ftp:, data:, gopher:, loops and long chains, a body
 // that is a secret-looking string, an endless body, and a server that never finishes
 // the TLS handshake. Each is refused with a clear message, the last good CRL stays,
-// no temporary file is left, and the secret's bytes appear nowhere.
+// no temporary file is left, and the secret's bytes appear nowhere. Last, fetchSmall
+// (the entry point OCSP will use): GET, POST with a content type, the same rules.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -390,4 +391,40 @@ t.test('the upgrade download stops at its limit and removes the partial file', a
   );
   t.ok(web.endless.sent < 16 * 1024 * 1024, `reading stopped at the limit (${web.endless.sent} bytes sent)`);
   t.same(filesIn(join(dir, 'upgrade')), [], 'nothing is left in the upgrade folder');
+});
+
+t.test('fetchSmall, for OCSP: GET and POST of a small body with its content type, under a tight limit, same redirect rules', async (t) => {
+  const { fetchSmall, smallBodyCeiling } = await import('../../src/os/fetch.js');
+  const seen: { method?: string; type?: string; body: string }[] = [];
+  const server = http.createServer((request, response) => {
+    let body = '';
+    request.on('data', (d) => {
+      body += d;
+    });
+    request.on('end', () => {
+      seen.push({ method: request.method, type: request.headers['content-type'], body });
+      if (request.url === '/ocsp') return response.writeHead(200, { 'content-type': 'application/ocsp-response' }).end(Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x00]));
+      if (request.url === '/moved') return response.writeHead(307, { location: '/ocsp' }).end();
+      if (request.url === '/to-file') return response.writeHead(302, { location: 'file:///etc/shadow' }).end();
+      if (request.url === '/big') return response.writeHead(200).end(Buffer.alloc(70_000, 0x41));
+      response.writeHead(404, 'Not Found').end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const url = (path: string) => `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`;
+  const limits = { maxBytes: 64 * 1024, timeoutMs: 5000 };
+
+  const request = Buffer.from([0x30, 0x02, 0x30, 0x00]);
+  const posted = await fetchSmall(url('/ocsp'), { ...limits, method: 'POST', body: request, contentType: 'application/ocsp-request', accept: 'application/ocsp-response' });
+  t.same([...posted.body], [0x30, 0x03, 0x0a, 0x01, 0x00], 'the answer, in memory');
+  t.equal(posted.contentType, 'application/ocsp-response');
+  t.match(seen.at(-1), { method: 'POST', type: 'application/ocsp-request', body: request.toString() }, 'the server got the body with its content type');
+  t.match(await fetchSmall(url('/moved'), limits), { url: url('/ocsp') }, 'a GET follows a redirect');
+  await t.rejects(fetchSmall(url('/moved'), { ...limits, method: 'POST', body: request }), /HTTP status 307: a POST is not redirected/);
+  await t.rejects(fetchSmall(url('/to-file'), limits), /refused the redirect to file:\/\/\/etc\/shadow: only http and https URLs are fetched/);
+  await t.rejects(fetchSmall(url('/big'), limits), /the body exceeded the limit of 65536 bytes/);
+  await t.rejects(fetchSmall(url('/none'), limits), /HTTP status 404 Not Found/);
+  await t.rejects(fetchSmall('file:///etc/shadow', limits), /only http and https URLs are fetched, not file:/);
+  await t.rejects(fetchSmall(url('/ocsp'), { ...limits, maxBytes: smallBodyCeiling + 1 }), RangeError, 'a large limit is the wrong entry point');
 });
