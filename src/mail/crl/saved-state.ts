@@ -33,7 +33,7 @@ export class SavedState {
     return dir;
   }
 
-  /** Removes what a download interrupted by a crash left behind. */
+  /** Removes what a download interrupted by a crash left behind (one CRL service per state folder: the gateway service's). */
   clearDownloads(): void {
     const dir = join(this.dir, 'downloads');
     if (!existsSync(dir)) return;
