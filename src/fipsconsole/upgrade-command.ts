@@ -2,6 +2,7 @@
 // accepted only when it lists the running version as an upgrade path (src/os/upgrade.ts).
 import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { urlRefusal } from '../os/fetch.js';
 import { checkBundle, downloadBundle, stageBundle, UpgradeRefused, upgradeFiles } from '../os/upgrade.js';
 import type { Command, ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
@@ -22,12 +23,15 @@ export const upgrade: Command = {
     if (!source) throw new UsageError('usage: upgrade URL|FILE [now]   (an http(s) URL, or a bundle file put in the configuration folder)');
     const files = upgradeFiles(ctx.runtime.paths);
     let bundle: string;
-    if (/^https?:\/\//i.test(source)) {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(source)) {
+      // Anything with a scheme is a URL: the fetch module's rule says which ones are fetched (http and https).
+      const refusal = urlRefusal(source);
+      if (refusal) throw new UsageError(`upgrade refused: ${refusal}; give an http(s) URL or a bundle file in the configuration folder`);
       ctx.print(`Downloading ${source} …`);
       try {
         await downloadBundle(source, files.download, downloadBudget(ctx, files.dir), ctx.print);
       } catch (err) {
-        throw new UsageError(err instanceof UpgradeRefused ? err.message : `downloading ${source} failed: ${(err as Error).cause ?? (err as Error).message}`);
+        throw new UsageError(err instanceof UpgradeRefused ? `upgrade refused: ${err.message}` : `downloading ${source} failed: ${(err as Error).message}`);
       }
       bundle = files.download;
     } else {

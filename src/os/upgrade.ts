@@ -9,11 +9,12 @@
 import { spawn } from 'node:child_process';
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { writeFileDurably } from './atomic-file.js';
+import { type Downloaded, downloadToFile, FetchError } from './fetch.js';
 import type { StatePaths } from './paths.js';
 
 export const upgradeManifest = z.strictObject({
@@ -101,32 +102,29 @@ export async function checkBundle(bundle: string, runningVersion: string): Promi
   return manifest;
 }
 
-/** Downloads a bundle over HTTP(S) into the upgrade folder, reporting progress; refuses one larger than `maxBytes`. */
+/** Downloads a bundle over HTTP(S) (src/os/fetch.ts: its rules for schemes, redirects and time) into the upgrade folder, reporting progress; refuses one larger than `maxBytes`. */
 export async function downloadBundle(url: string, target: string, maxBytes: number, progress: (text: string) => void): Promise<void> {
-  mkdirSync(join(target, '..'), { recursive: true });
-  const response = await fetch(url, { signal: AbortSignal.timeout(30 * 60_000) });
-  if (!response.ok || !response.body) throw new UpgradeRefused(`downloading ${url} failed: HTTP ${response.status} ${response.statusText}`);
-  const tooLarge = () => new UpgradeRefused(`the bundle is larger than the ${(maxBytes / 1048576).toFixed(0)} MB this appliance can take without eating into the spool's reserve`);
-  const total = Number(response.headers.get('content-length') ?? 0);
-  if (total > maxBytes) throw tooLarge();
-  let received = 0;
+  const dir = dirname(target);
+  mkdirSync(dir, { recursive: true });
   let lastShown = 0;
-  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
-  body.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    if (received > maxBytes) body.destroy(tooLarge());
-    if (received - lastShown >= 16 << 20 || received === total) {
-      lastShown = received;
-      progress(`  downloaded ${(received / 1048576).toFixed(0)} MB${total ? ` of ${(total / 1048576).toFixed(0)} MB (${Math.floor((100 * received) / total)}%)` : ''}`);
-    }
-  });
-  const part = `${target}.${process.pid}.part`; // two sessions never write one file
+  let downloaded: Downloaded;
   try {
-    await pipeline(body, createWriteStream(part));
-    renameSync(part, target);
-  } finally {
-    rmSync(part, { force: true });
+    downloaded = await downloadToFile(url, dir, {
+      maxBytes,
+      timeoutMs: 30 * 60_000,
+      connectTimeoutMs: 30_000,
+      onProgress(received, total) {
+        if (received - lastShown < 16 << 20 && received !== total) return;
+        lastShown = received;
+        progress(`  downloaded ${(received / 1048576).toFixed(0)} MB${total ? ` of ${(total / 1048576).toFixed(0)} MB (${Math.floor((100 * received) / total)}%)` : ''}`);
+      },
+    });
+  } catch (error) {
+    if (error instanceof FetchError && error.kind === 'too-large')
+      throw new UpgradeRefused(`the bundle is larger than the ${(maxBytes / 1048576).toFixed(0)} MB this appliance can take without eating into the spool's reserve`);
+    throw error;
   }
+  renameSync(downloaded.path, target);
 }
 
 /** Puts a checked bundle in the staged place and asks the root unit to install it (which reboots). */

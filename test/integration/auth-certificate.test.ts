@@ -5,7 +5,6 @@
 // client certificates; revocation comes from a real CRL of the client CA.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import { LdapSmtpAuthenticator } from '../../src/mail/auth/authenticator.js';
 import { AuthReportStore } from '../../src/mail/auth/report-store.js';
@@ -13,6 +12,7 @@ import { testQuery } from '../../src/mail/auth/test-query.js';
 import { CrlService } from '../../src/mail/crl/crl-service.js';
 import { factoryConfig } from '../../src/os/config/factory.js';
 import { parseConfig } from '../../src/os/config/validate.js';
+import { fileServer } from '../helpers/file-server.js';
 import { freePort, gatewayFixture, relayingListener, startGateway, swaks } from '../helpers/gateway.js';
 import { ldapServerProfile, Slapd } from '../helpers/slapd.js';
 import { TestCa } from '../helpers/test-ca.js';
@@ -20,6 +20,7 @@ import { TestCa } from '../helpers/test-ca.js';
 process.env.LOG_LEVEL ??= 'silent';
 
 const fixture = await gatewayFixture(t);
+const files = await fileServer(t);
 const { clientCa, rogueCa, token } = fixture;
 const ldapCa = new TestCa({ dir: join(token.root, 'pki', 'ldap-ca'), commonName: 'Directory CA' });
 
@@ -48,7 +49,7 @@ const crl = new CrlService({
   config: parseConfig({
     ...factoryConfig('mail.example.com'),
     certificates: { trustStore: [clientCa.trustStoreEntry('client-root')] },
-    crl: { enabled: true, sources: [{ name: 'cac', fileType: 'asn1', primaryUrl: pathToFileURL(crlFile).href, schedule: { kind: 'hourly', minute: 0 } }] },
+    crl: { enabled: true, sources: [{ name: 'cac', fileType: 'asn1', primaryUrl: files.url(crlFile), schedule: { kind: 'hourly', minute: 0 } }] },
   }),
   stateDir: join(token.root, 'crl-state'),
   alerts: token.runtime.alerts,

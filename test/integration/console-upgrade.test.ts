@@ -98,7 +98,7 @@ t.test('a bundle for this version is downloaded with progress, staged, and insta
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const missing = await consoleSession({ env: a.env }, [`upgrade ${base}/nothing-here.tar now`, 'exit']);
-  t.match(missing.output, /downloading http:\/\/127\.0\.0\.1:\d+\/nothing-here\.tar failed: HTTP 404/);
+  t.match(missing.output, /downloading http:\/\/127\.0\.0\.1:\d+\/nothing-here\.tar failed: HTTP status 404/);
   const declined = await consoleSession({ env: a.env }, [`upgrade ${base}/appliance-0.2.0.upgrade.tar`, 'n', 'exit']);
   t.match(declined.output, /downloaded 0 MB of 0 MB \(100%\)/, 'the download shows its progress');
   t.match(declined.output, /The bundle installs 0\.2\.0\+202612010000; it may be installed on 0\.0\.9\+202512010000, 0\.1\.0\+202601010000\./);

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { fileServer } from '../helpers/file-server.js';
 import { freePort, swaks } from '../helpers/gateway.js';
 import { baseDn, Slapd, serviceDn, servicePassword } from '../helpers/slapd.js';
 import { blankToken, officerPassword } from '../helpers/softhsm.js';
@@ -13,6 +14,7 @@ import { compiled } from '../helpers/state.js';
 import { TestCa } from '../helpers/test-ca.js';
 
 const token = await blankToken(t);
+const files = await fileServer(t);
 const env = { ...token.env, APPLIANCE_USER: 'admin', LOG_LEVEL: 'warn' };
 const configFolder = join(token.root, 'configuration');
 mkdirSync(configFolder, { recursive: true });
@@ -103,14 +105,14 @@ t.test('walkthrough: retrieving a CRL, configured at the console', async (t) => 
 
   const output = await console([
     'crlconfig setup edit enabled=yes whenIssuerHasNoCrl=reject',
-    `crlconfig source new cac fileType=asn1 primaryUrl=file://${crlFile} schedule=daily:02:00`,
+    `crlconfig source new cac fileType=asn1 primaryUrl=${files.url(crlFile)} schedule=daily:02:00`,
     'commit CRL checking',
   ]);
   t.match(output, /Committed revision \d+\.\nReloading:|Reloading: .*gateway[\s\S]*Committed revision/, output);
   // The reload gives the gateway its new CRL source; "fetch now" runs there.
   await new Promise((r) => setTimeout(r, 1500));
   const fetched = await console(['crlconfig fetch cac', 'crlconfig status']);
-  t.match(fetched, /cac:\n\s+last attempt \S+, last success \S+ from file:/, fetched);
+  t.match(fetched, /cac:\n\s+last attempt \S+, last success \S+ from http:/, fetched);
   t.match(fetched, /1 entries, CRL number/);
   const after = await swaks({ port, tls: 'starttls', cert: jane, to: 'someone@elsewhere.example.net' });
   t.match(after.output, /554 5\.7\.1 Client certificate rejected: the certificate is revoked \(keyCompromise\)/, 'after the CRL, Jane is refused');

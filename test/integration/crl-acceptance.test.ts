@@ -1,14 +1,14 @@
 // Which downloaded CRLs are accepted, and what a refused one leaves behind:
-// every rule, with CAs made by the real openssl CLI and CRLs read from file: URLs.
+// every rule, with CAs made by the real openssl CLI and CRLs served over HTTP on 127.0.0.1.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Test } from 'tap';
 import t from 'tap';
 import { CrlService } from '../../src/mail/crl/crl-service.js';
 import { factoryConfig } from '../../src/os/config/factory.js';
 import { parseConfig } from '../../src/os/config/validate.js';
 import { openRuntime } from '../../src/os/runtime.js';
+import { fileServer } from '../helpers/file-server.js';
 import { tempState } from '../helpers/state.js';
 import { TestCa, type TestKeyType } from '../helpers/test-ca.js';
 
@@ -24,6 +24,7 @@ interface Setup {
 
 /** A CRL service on a fresh state folder with one source, "dod", reading crl file `served` (replace it to serve another CRL). */
 async function crlService(t: Test, setup: Setup) {
+  const files = await fileServer(t);
   const root = tempState(t, 'appliance-crl-');
   const runtime = await openRuntime('test', root);
   t.teardown(() => runtime.close());
@@ -33,7 +34,7 @@ async function crlService(t: Test, setup: Setup) {
     certificates: { trustStore: [...setup.trusted.map((ca, i) => ({ name: `ca${i}`, pem: ca.pem })), ...(setup.extraTrust ?? [])] },
     crl: {
       enabled: true,
-      sources: [{ name: 'dod', fileType: setup.fileType ?? 'asn1', primaryUrl: pathToFileURL(served).href, schedule: { kind: 'daily', time: '03:00' } }],
+      sources: [{ name: 'dod', fileType: setup.fileType ?? 'asn1', primaryUrl: files.url(served), schedule: { kind: 'daily', time: '03:00' } }],
     },
   });
   const options = { config, stateDir: runtime.paths.crl, alerts: runtime.alerts, logs: runtime.logs, fetchWhenMissing: false, ...(setup.now ? { now: setup.now } : {}) };
@@ -66,7 +67,7 @@ t.test('a good CRL is accepted for each signature kind: ECDSA, RSA PKCS#1 v1.5, 
     t.match(status, { name: 'dod', entries: 1, crlNumber: '1', issuer: `CN=Root ${key}, O=U.S. Government`, lastError: undefined }, `${key}: accepted`);
     t.match(service.check(revoked.der), { status: 'revoked', reason: 'keyCompromise', accept: false }, `${key}: the revoked certificate is refused`);
     t.match(service.check(good.der), { status: 'good', accept: true }, `${key}: the good certificate passes`);
-    t.match(crlLog(), new RegExp(`Info: CRL source dod: accepted the CRL from file://\\S+: issuer CN=Root ${key}, O=U.S. Government, CRL number 1, 1 entries`));
+    t.match(crlLog(), new RegExp(`Info: CRL source dod: accepted the CRL from http://\\S+: issuer CN=Root ${key}, O=U.S. Government, CRL number 1, 1 entries`));
   }
 });
 
@@ -101,7 +102,7 @@ t.test('every refused CRL keeps the last good one, says why in the status, the l
     ],
     ['truncated', good.subarray(0, good.length - 20), /truncated/],
     ['an empty body', Buffer.alloc(0), /the download is empty/],
-    ['garbage', Buffer.from('<html><body>503 Service Unavailable</body></html>'), /the body is not a DER CRL: it starts with "<html><body>503 "/],
+    ['garbage', Buffer.from('<html><body>503 Service Unavailable</body></html>'), /the body is not a DER CRL \(49 bytes that do not start with a SEQUENCE\)$/],
     ['a delta CRL', ca.writeCrl({ deltaOf: 1, crlNumber: 60 }), /it is a delta CRL \(base CRL number 1\); delta CRLs are not supported/],
   ];
   for (const [what, body, reason] of cases) {
@@ -111,11 +112,11 @@ t.test('every refused CRL keeps the last good one, says why in the status, the l
     t.equal(status.lastSuccess, lastSuccess, `${what}: last success unchanged`);
     t.match(service.check(alice.der), { status: 'revoked', reason: 'keyCompromise' }, `${what}: the last good CRL still answers`);
   }
-  t.match(crlLog(), /Warning: CRL source dod: file:\S+ failed: CRL refused: its signature does not verify/);
+  t.match(crlLog(), /Warning: CRL source dod: http:\S+ failed: CRL refused: its signature does not verify/);
   t.match(crlLog(), /Warning: CRL source dod: no new CRL; the last good CRL \(thisUpdate \S+\) stays in use/);
   t.match(
     systemLog(),
-    /Alert \(warning, crl\): CRL source dod: the CRL was not updated; the last good CRL \(thisUpdate \S+\) stays in use - file:\S+: CRL refused: its issuer "CN=Rogue CA/,
+    /Alert \(warning, crl\): CRL source dod: the CRL was not updated; the last good CRL \(thisUpdate \S+\) stays in use - http:\S+: CRL refused: its issuer "CN=Rogue CA/,
   );
   t.equal(systemLog().match(/Alert \(warning, crl\)/g)?.length, cases.length, 'one alert per refused download');
 });

@@ -8,7 +8,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { pathToFileURL } from 'node:url';
 import { SMTPServer } from 'smtp-server';
 import type { Test } from 'tap';
 import t from 'tap';
@@ -17,6 +16,7 @@ import { factoryConfig } from '../../src/os/config/factory.js';
 import type { ApplianceConfig } from '../../src/os/config/schema.js';
 import { parseConfig } from '../../src/os/config/validate.js';
 import { openRuntime } from '../../src/os/runtime.js';
+import { fileServer } from '../helpers/file-server.js';
 import { tempState } from '../helpers/state.js';
 import { type IssuedCertificate, TestCa } from '../helpers/test-ca.js';
 
@@ -28,6 +28,7 @@ function newCa(t: Test, commonName = 'DoD Test Root CA 3'): TestCa {
 
 /** A TLS server that asks for a client certificate and answers each connection with the CRL service's decision. */
 async function gateway(t: Test, trusted: TestCa[], crlOf: TestCa) {
+  const files = await fileServer(t);
   const root = tempState(t, 'appliance-crl-');
   const runtime = await openRuntime('test', root);
   t.teardown(() => runtime.close());
@@ -36,7 +37,7 @@ async function gateway(t: Test, trusted: TestCa[], crlOf: TestCa) {
     parseConfig({
       ...factoryConfig('mail.example.com'),
       certificates: { trustStore: trusted.map((ca, i) => ({ name: `ca${i}`, pem: ca.pem })) },
-      crl: { enabled: true, sources: [{ name: 'dod', fileType: 'asn1', primaryUrl: pathToFileURL(served).href, schedule: { kind: 'hourly', minute: 0 } }], ...crl },
+      crl: { enabled: true, sources: [{ name: 'dod', fileType: 'asn1', primaryUrl: files.url(served), schedule: { kind: 'hourly', minute: 0 } }], ...crl },
     });
   const service = new CrlService({ config: configWith({}), stateDir: runtime.paths.crl, alerts: runtime.alerts, logs: runtime.logs, fetchWhenMissing: false });
   service.start();

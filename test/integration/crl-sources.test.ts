@@ -1,11 +1,10 @@
-// CRL sources: downloads over real http/https servers on 127.0.0.1 and file:
-// URLs, failover, limits, progress, schedules, status, restarts and expiry warnings.
+// CRL sources: downloads over real http/https servers on 127.0.0.1 (file: URLs are
+// refused: test/integration/fetch-security.test.ts), failover, limits, progress, schedules, status, restarts and expiry warnings.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Test } from 'tap';
 import t from 'tap';
 import { CrlService, type CrlSource } from '../../src/mail/crl/crl-service.js';
@@ -163,7 +162,7 @@ t.test('downloads are bounded in size and in time, and HTTP errors are reported'
   t.match(service.check(user.der), { status: 'revoked' }, 'the good CRL is untouched by the failures');
 });
 
-t.test('https is verified against the trust store; file: URLs are read', async (t) => {
+t.test('https is verified against the trust store', async (t) => {
   const ca = newCa(t);
   const rogue = newCa(t, 'Rogue Web CA');
   const serverExtensions = ['basicConstraints = CA:FALSE', 'keyUsage = critical, digitalSignature', 'extendedKeyUsage = serverAuth', 'subjectAltName = IP:127.0.0.1'];
@@ -182,23 +181,17 @@ t.test('https is verified against the trust store; file: URLs are read', async (
     serveBody(() => crl),
     { key: rogueWeb.keyPem, cert: rogueWeb.pem },
   );
-  const dir = tempState(t, 'crl-files-');
-  writeFileSync(join(dir, 'root3.crl'), crl);
   const { start } = await appliance(
     t,
     [ca],
     [
       { name: 'https', primaryUrl: trustedServer.url('/root3.crl') },
       { name: 'rogue', primaryUrl: rogueServer.url('/root3.crl') },
-      { name: 'file', primaryUrl: pathToFileURL(join(dir, 'root3.crl')).href },
-      { name: 'nofile', primaryUrl: pathToFileURL(join(dir, 'absent.crl')).href },
     ],
   );
   const service = start();
   t.match(await service.fetchNow('https'), { entries: 1, lastError: undefined }, 'a server certificate from a trust-store CA is accepted');
   t.match((await service.fetchNow('rogue')).lastError, /UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to verify|self.signed|local issuer/i, 'an unknown server CA is refused');
-  t.match(await service.fetchNow('file'), { entries: 1, lastError: undefined });
-  t.match((await service.fetchNow('nofile')).lastError, /absent\.crl does not exist/);
   await t.rejects(service.fetchNow('nosuch'), /no CRL source named "nosuch"/);
 });
 

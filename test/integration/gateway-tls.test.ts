@@ -3,9 +3,11 @@
 // raw sockets.
 import t, { type Test } from 'tap';
 import type { RevocationPolicy } from '../../src/mail/client-certificate.js';
+import { fileServer } from '../helpers/file-server.js';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, run, startGateway, swaks } from '../helpers/gateway.js';
 
 const fixture = await gatewayFixture(t);
+const files = await fileServer(t);
 const { clientCa, rogueCa, diginotar } = fixture;
 const valid = clientCa.issue({ commonName: 'DOE.JOHN.1234567890', email: 'john.doe@example.com' });
 const untrusted = rogueCa.issue({ commonName: 'MALLORY.EVE.666' });
@@ -152,7 +154,7 @@ t.test('a revoked certificate is refused through the CRL index; without a curren
     crl: {
       enabled: true,
       whenIssuerHasNoCrl: 'reject',
-      sources: [{ name: 'client-root', fileType: 'asn1', primaryUrl: `file://${crlFile}`, schedule: { kind: 'daily', time: '02:00' } }],
+      sources: [{ name: 'client-root', fileType: 'asn1', primaryUrl: files.url(crlFile), schedule: { kind: 'daily', time: '02:00' } }],
     },
   });
   const crl = new CrlService({ config, stateDir: join(fixture.token.root, 'crl'), alerts: fixture.token.runtime.alerts, logs: fixture.token.runtime.logs });

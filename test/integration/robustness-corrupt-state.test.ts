@@ -8,11 +8,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { fileServer } from '../helpers/file-server.js';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, swaks } from '../helpers/gateway.js';
 import { compiled } from '../helpers/state.js';
 import { NextHop, until } from './delivery-fixture.js';
 
 const fixture = await gatewayFixture(t);
+const files = await fileServer(t);
 const { token, clientCa } = fixture;
 const root = token.root;
 const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '');
@@ -38,7 +40,7 @@ t.test('a corrupt configuration, spool files, MID counter and saved CRL are set 
     crl: {
       ...base.config.crl,
       enabled: true,
-      sources: [{ name: 'cac', fileType: 'asn1', primaryUrl: `file://${crlFile}`, schedule: { kind: 'daily', time: '03:00' } }],
+      sources: [{ name: 'cac', fileType: 'asn1', primaryUrl: files.url(crlFile), schedule: { kind: 'daily', time: '03:00' } }],
     },
   });
   const good = await token.runtime.store.commit(config(port), { user: 'test', source: 'local', baseRevision: base.meta.revision, comment: 'good' });

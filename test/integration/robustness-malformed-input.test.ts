@@ -12,7 +12,6 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import { LdapSmtpAuthenticator } from '../../src/mail/auth/authenticator.js';
 import { testQuery } from '../../src/mail/auth/test-query.js';
@@ -21,6 +20,7 @@ import { certificateFields } from '../../src/mail/crl/certificate.js';
 import { CrlService } from '../../src/mail/crl/crl-service.js';
 import { factoryConfig } from '../../src/os/config/factory.js';
 import { parseConfig } from '../../src/os/config/validate.js';
+import { fileServer } from '../helpers/file-server.js';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, startGateway, swaks } from '../helpers/gateway.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 import { ldapServerProfile, Slapd } from '../helpers/slapd.js';
@@ -95,6 +95,7 @@ function hostileCertificate(ca: TestCa, spec: Hostile) {
 }
 
 const fixture = await gatewayFixture(t);
+const files = await fileServer(t);
 const { token, clientCa } = fixture;
 const ldapCa = new TestCaClass({ dir: join(token.root, 'pki', 'ldap-ca'), commonName: 'Directory CA' });
 const john = clientCa.issue({ commonName: 'DOE.JOHN.1234567890' });
@@ -145,7 +146,7 @@ const crl = new CrlService({
     certificates: { trustStore: [clientCa.trustStoreEntry('client-root')] },
     crl: {
       enabled: true,
-      sources: [{ name: 'cac', fileType: 'asn1', primaryUrl: pathToFileURL(served).href, maxBytes: 4 * 1024 * 1024, schedule: { kind: 'hourly', minute: 0 } }],
+      sources: [{ name: 'cac', fileType: 'asn1', primaryUrl: files.url(served), maxBytes: 4 * 1024 * 1024, schedule: { kind: 'hourly', minute: 0 } }],
     },
   }),
   stateDir: join(token.root, 'crl-state'),

@@ -2,18 +2,20 @@
 // secondary), judges the CRL, keeps it on disk and in the revocation index,
 // records status, logs each attempt and raises alerts. The gateway calls
 // `check` after STARTTLS.
+
+import { rmSync } from 'node:fs';
 import type { Alert } from '../../os/alerts.js';
 import type { ApplianceConfig } from '../../os/config/schema.js';
+import { downloadToFile } from '../../os/fetch.js';
 import type { LogLevel } from '../../os/logging/subscriptions.js';
 import { judgeCrl } from './acceptance.js';
 import { type TrustAnchor, trustAnchors } from './certificate.js';
-import { crlDer } from './decode.js';
+import { crlDerFile } from './decode.js';
 import { CrlFormatError } from './der.js';
-import { fetchCrlBody } from './fetch.js';
 import { describeName } from './names.js';
 import { type HeldCrl, issuerKey, type PeerCertificate, RevocationIndex, type RevocationStatus } from './revocation-index.js';
 import { SavedState, type SourceStatus } from './saved-state.js';
-import { type ScannedCrl, scanCrl } from './scan.js';
+import { type ScannedCrl, scanCrlFile } from './scan.js';
 import { runOnSchedule, type ScheduledRun } from './schedule.js';
 
 export type CrlSource = ApplianceConfig['crl']['sources'][number];
@@ -62,6 +64,11 @@ export class CrlService {
 
   /** Loads the CRLs kept on disk, then starts the schedules. */
   start(): void {
+    try {
+      this.saved.clearDownloads();
+    } catch (error) {
+      this.log('warning', `CRL downloads left by an earlier run could not be removed: ${(error as Error).message}`);
+    }
     this.loadSaved();
     this.schedule();
     this.fetchMissing();
@@ -198,7 +205,7 @@ export class CrlService {
       try {
         let crl: ScannedCrl;
         try {
-          crl = scanCrl(this.saved.readCrl(path));
+          crl = scanCrlFile(path);
         } catch (error) {
           if (error instanceof CrlFormatError) this.setAsideDamaged(source, path, error.message);
           throw error;
@@ -246,8 +253,8 @@ export class CrlService {
     for (const url of urls) {
       status.urlUsed = url;
       try {
-        const { crl, der, anchor } = await this.download(source, url, status);
-        this.saved.saveCrl(source.name, der);
+        const { crl, file, anchor } = await this.download(source, url, status);
+        this.saved.keepCrl(source.name, file);
         this.index.replace(heldCrl(source.name, crl, anchor));
         Object.assign(status, {
           lastSuccess: this.now().toISOString(),
@@ -280,14 +287,15 @@ export class CrlService {
     return status;
   }
 
-  private async download(source: CrlSource, url: string, status: SourceStatus): Promise<{ crl: ScannedCrl; der: Buffer; anchor: TrustAnchor }> {
+  /** Downloads to a temporary file, scans and judges it there; the caller keeps the file it returns (a refused one is removed). */
+  private async download(source: CrlSource, url: string, status: SourceStatus): Promise<{ crl: ScannedCrl; file: string; anchor: TrustAnchor }> {
     this.log('info', `CRL source ${source.name}: downloading ${url}`);
     const started = Date.now();
     let lastProgressLog = started;
     status.inProgress = { url, received: 0 };
-    let body: Buffer;
+    let downloaded: Awaited<ReturnType<typeof downloadToFile>>;
     try {
-      body = await fetchCrlBody(url, {
+      downloaded = await downloadToFile(url, this.saved.downloadDir(), {
         maxBytes: source.maxBytes,
         timeoutMs: source.timeoutSeconds * 1000,
         trustedCas: this.config.certificates.trustStore.map((c) => c.pem),
@@ -302,12 +310,21 @@ export class CrlService {
     } finally {
       delete status.inProgress;
     }
-    this.log('info', `CRL source ${source.name}: ${url}: received ${body.length} bytes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    const der = crlDer(body, source.fileType);
-    const crl = scanCrl(der);
-    const verdict = judgeCrl(crl, this.anchors, { now: this.now(), heldFor: (a) => this.heldFor(a) });
-    if (!verdict.accepted) throw new Error(`CRL refused: ${verdict.reason}`);
-    return { crl, der, anchor: verdict.anchor };
+    const redirected = downloaded.url === new URL(url).href ? '' : ` (redirected to ${downloaded.url})`;
+    this.log('info', `CRL source ${source.name}: ${url}: received ${downloaded.bytes} bytes in ${((Date.now() - started) / 1000).toFixed(1)} s${redirected}`);
+    let file: string | undefined;
+    try {
+      file = crlDerFile(downloaded.path, source.fileType);
+      const crl = scanCrlFile(file);
+      const verdict = judgeCrl(crl, this.anchors, { now: this.now(), heldFor: (a) => this.heldFor(a) });
+      if (!verdict.accepted) throw new Error(`CRL refused: ${verdict.reason}`);
+      return { crl, file, anchor: verdict.anchor };
+    } catch (error) {
+      if (file) rmSync(file, { force: true });
+      throw error;
+    } finally {
+      if (file !== downloaded.path) rmSync(downloaded.path, { force: true });
+    }
   }
 
   private finish(status: SourceStatus): void {

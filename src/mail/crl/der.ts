@@ -122,18 +122,18 @@ export function decodeTime(der: Buffer, tlv: Tlv, what: string): Date {
   let year: number;
   if (tlv.tag === Tag.utcTime) {
     match = text.match(/^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/);
-    if (!match) throw new CrlFormatError(`${what}: bad UTCTime "${text}"`);
+    if (!match) throw new CrlFormatError(`${what}: not a valid UTCTime (${text.length} bytes)`);
     const yy = Number(match[1]);
     year = yy >= 50 ? 1900 + yy : 2000 + yy;
   } else if (tlv.tag === Tag.generalizedTime) {
     match = text.match(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/);
-    if (!match) throw new CrlFormatError(`${what}: bad GeneralizedTime "${text}"`);
+    if (!match) throw new CrlFormatError(`${what}: not a valid GeneralizedTime (${text.length} bytes)`);
     year = Number(match[1]);
   } else {
     throw new CrlFormatError(`${what}: expected a time, found tag 0x${tlv.tag.toString(16)}`);
   }
   const [month, day, hour, minute, second] = match.slice(2, 7).map(Number) as [number, number, number, number, number];
   const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) throw new CrlFormatError(`${what}: invalid date "${text}"`);
+  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) throw new CrlFormatError(`${what}: not a valid date`);
   return date;
 }

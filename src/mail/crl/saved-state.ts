@@ -1,9 +1,9 @@
 // What the CRL service keeps on disk under statePaths().crl: each source's last
 // accepted CRL (crls/<source>.crl, DER) and its status (status/<source>.json),
 // both replaced durably so a crash leaves the old file or the new one.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileDurably } from '../../os/atomic-file.js';
+import { fsyncDirectory, writeFileDurably } from '../../os/atomic-file.js';
 
 export interface SourceStatus {
   name: string;
@@ -26,8 +26,26 @@ export interface SourceStatus {
 export class SavedState {
   constructor(private readonly dir: string) {}
 
-  saveCrl(source: string, der: Buffer): void {
-    writeFileDurably(join(this.dir, 'crls', `${source}.crl`), der);
+  /** Where downloads are written while they arrive (the same file system as crls/, so keeping one is a rename). */
+  downloadDir(): string {
+    const dir = join(this.dir, 'downloads');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  /** Removes what a download interrupted by a crash left behind (one CRL service per state folder: the gateway service's). */
+  clearDownloads(): void {
+    const dir = join(this.dir, 'downloads');
+    if (!existsSync(dir)) return;
+    for (const file of readdirSync(dir)) rmSync(join(dir, file), { force: true });
+  }
+
+  /** Makes a verified DER file (fsynced, in downloadDir()) the source's saved CRL: renamed over the old one, then the folder fsynced. */
+  keepCrl(source: string, file: string): void {
+    const dir = join(this.dir, 'crls');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    renameSync(file, join(dir, `${source}.crl`));
+    fsyncDirectory(dir);
   }
 
   savedCrls(): { source: string; path: string }[] {
@@ -45,10 +63,6 @@ export class SavedState {
     const target = join(corrupt, `${source}-${new Date().toISOString().replace(/[:.]/g, '')}.crl`);
     renameSync(path, target);
     return target;
-  }
-
-  readCrl(path: string): Buffer {
-    return readFileSync(path);
   }
 
   saveStatus(status: SourceStatus): void {

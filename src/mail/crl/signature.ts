@@ -1,8 +1,8 @@
 // CRL signatures checked with node:crypto over the raw TBS bytes: RSA PKCS#1
 // v1.5, RSA-PSS, ECDSA and Ed25519/Ed448.
-import { constants, type KeyObject, verify } from 'node:crypto';
+import { constants, createVerify, type KeyObject, verify } from 'node:crypto';
 import { CrlFormatError, children, decodeOid, expectTlv, readTlv, Tag, value } from './der.js';
-import type { AlgorithmIdentifier } from './scan.js';
+import type { AlgorithmIdentifier, SignedBytes } from './scan.js';
 
 const hashOfSignature: Record<string, string> = {
   '1.2.840.113549.1.1.5': 'sha1',
@@ -27,20 +27,34 @@ const rsaPss = '1.2.840.113549.1.1.10';
 const eddsa = new Set(['1.3.101.112', '1.3.101.113']);
 
 /** True when `signature` over `signed` verifies with `key`; throws CrlFormatError for an algorithm it does not know. */
-export function signatureVerifies(signed: Buffer, algorithm: AlgorithmIdentifier, signature: Buffer, key: KeyObject): boolean {
-  if (eddsa.has(algorithm.oid)) return verify(null, signed, key, signature);
+// The signed bytes are streamed through the hash (a DoD CRL's TBS is tens of MB, read
+// again from its file); EdDSA has no streaming form in node:crypto, so an Ed25519 or
+// Ed448 CRL's TBS is read whole.
+export function signatureVerifies(signed: SignedBytes | Buffer, algorithm: AlgorithmIdentifier, signature: Buffer, key: KeyObject): boolean {
+  const chunks = Buffer.isBuffer(signed) ? [signed] : signed.chunks();
+  if (eddsa.has(algorithm.oid)) {
+    const parts: Buffer[] = [];
+    for (const chunk of chunks) parts.push(Buffer.from(chunk)); // each chunk is valid only until the next
+    return verify(null, Buffer.concat(parts), key, signature);
+  }
   if (algorithm.oid === rsaPss) {
     const { hash, saltLength } = pssParameters(algorithm.parameters);
-    return verify(hash, signed, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
+    return streamed(hash, chunks).verify({ key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
   }
   const hash = hashOfSignature[algorithm.oid];
   if (!hash) throw new CrlFormatError(`unsupported signature algorithm ${algorithm.oid}`);
   try {
-    return verify(hash, signed, key, signature);
+    return streamed(hash, chunks).verify(key, signature);
   } catch {
     // A signature of the wrong shape for the key (an RSA signature checked with an EC key, a mangled ECDSA DER) does not verify.
     return false;
   }
+}
+
+function streamed(hash: string, chunks: Iterable<Buffer>): ReturnType<typeof createVerify> {
+  const verifier = createVerify(hash);
+  for (const chunk of chunks) verifier.update(chunk);
+  return verifier;
 }
 
 // RSASSA-PSS-params: [0] hashAlgorithm (default SHA-1), [1] maskGenAlgorithm (MGF1 with the same hash is all node supports), [2] saltLength (default 20).

@@ -2,6 +2,7 @@
 // key is an error that names its path, so a typo never silently does nothing.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { urlRefusal } from '../fetch.js';
 import { parseHostAccessEntry } from './host-access-entry.js';
 
 const name = z
@@ -136,7 +137,11 @@ const crlSchedule = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('weekly'), day: z.enum(['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']), time: hhmm }),
   z.strictObject({ kind: z.literal('cron'), expression: z.string().min(9) }),
 ]);
-const crlUrl = z.url({ protocol: /^(https?|file)$/, error: 'must be an http, https or file URL' });
+// The fetch module's own rule (src/os/fetch.ts), so what commits is what can be fetched.
+const crlUrl = z.string().superRefine((url, ctx) => {
+  const refusal = urlRefusal(url);
+  if (refusal) ctx.addIssue({ code: 'custom', message: `must be an http or https URL: ${refusal}` });
+});
 const crlSource = z.strictObject({
   name,
   fileType: z.enum(['asn1', 'pem']),
