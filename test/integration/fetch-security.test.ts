@@ -18,6 +18,7 @@ import { CrlService, type CrlSource } from '../../src/mail/crl/crl-service.js';
 import { factoryConfig } from '../../src/os/config/factory.js';
 import type { ApplianceConfigInput } from '../../src/os/config/schema.js';
 import { parseConfig } from '../../src/os/config/validate.js';
+import { verifyConfig } from '../../src/os/config/verify.js';
 import { openRuntime } from '../../src/os/runtime.js';
 import { consoleSession } from '../helpers/console.js';
 import { blankToken } from '../helpers/softhsm.js';
@@ -253,7 +254,7 @@ t.test('a CRL source URL that is not http(s) is refused when the configuration i
     for (const field of ['primaryUrl', 'secondaryUrl'] as const) {
       const source = { name: 'dod', fileType: 'asn1' as const, primaryUrl: 'http://crl.example.com/a.crl', schedule: { kind: 'daily' as const, time: '03:00' }, [field]: url };
       t.throws(
-        () => parseConfig({ ...base, crl: { enabled: true, sources: [source] } }),
+        () => verifyConfig(parseConfig({ ...base, crl: { enabled: true, sources: [source] } }), 'commit refused'),
         new RegExp(`crl\\.sources\\.0\\.${field}: must be an http or https URL`),
         `${field} ${url}`,
       );
@@ -276,6 +277,15 @@ t.test('a CRL source URL that is not http(s) is refused when the configuration i
       },
     }),
   );
+});
+
+t.test('a revision committed with a file: source before the rule still loads (its CRL stays in use; only a commit is refused)', async (t) => {
+  const old = {
+    ...factoryConfig('mail.example.com'),
+    crl: { enabled: true, sources: [{ name: 'old', fileType: 'asn1', primaryUrl: 'file:///var/lib/crl/old.crl', schedule: { kind: 'daily', time: '03:00' } }] },
+  };
+  t.doesNotThrow(() => parseConfig(old), 'it loads');
+  t.throws(() => verifyConfig(parseConfig(old), 'commit refused'), /crl\.sources\.0\.primaryUrl: must be an http or https URL/, 'it does not commit again');
 });
 
 t.test('through the console and the gateway service: refusals are explained, the secret is shown nowhere, file: is refused at commit', async (t) => {
@@ -326,7 +336,7 @@ t.test('through the console and the gateway service: refusals are explained, the
     output,
   );
   t.match(output, new RegExp(`last error: \\S+/s/secretbody: the body is not a DER CRL \\(${Buffer.byteLength(secret)} bytes that do not start with a SEQUENCE\\)`));
-  t.match(output, /the download was refused; the last good CRL stays in use/);
+  t.match(output, /the download was refused, and source pin has no good CRL yet/);
 
   const refused = await consoleRun(['crlconfig source new local fileType=asn1 primaryUrl=file:///etc/shadow schedule=daily:02:00', 'commit a file source']);
   t.match(refused, /primaryUrl: must be an http or https URL: only http and https URLs are fetched, not file:/, refused);

@@ -3,6 +3,7 @@
 // is written, so a configuration that a service would refuse at first use is never
 // committed. The schema (schema.ts) and the reference table (references.ts) check
 // shape and names; these check meaning across fields.
+import { urlRefusal } from '../fetch.js';
 import { templateProblems } from './ldap-query-template.js';
 import { passwordAttributeOf } from './ldap-server-type.js';
 import { type ApplianceConfig, certificateFields } from './schema.js';
@@ -54,6 +55,17 @@ function certificatePlaceholderProblems(queryString: string, fields: readonly st
   );
 }
 
+/** The fetch module's own rule (src/os/fetch.ts): what commits is what can be fetched. */
+function verifyCrl(config: Pick<ApplianceConfig, 'crl'>): string[] {
+  return config.crl.sources.flatMap((source, i) =>
+    (['primaryUrl', 'secondaryUrl'] as const).flatMap((field) => {
+      const url = source[field];
+      const refusal = url === undefined ? undefined : urlRefusal(url);
+      return refusal ? [`crl.sources.${i}.${field}: must be an http or https URL: ${refusal}`] : [];
+    }),
+  );
+}
+
 function verifySmtpAuth(config: Pick<ApplianceConfig, 'ldap' | 'smtpAuth'>): string[] {
   const problems: string[] = [];
   const queries = new Map(config.ldap.queries.map((q) => [q.name, q]));
@@ -83,6 +95,7 @@ export const sectionVerifiers: Partial<Record<keyof ApplianceConfig, Verify>> = 
   listeners: verifyListeners,
   ldap: verifyLdap,
   smtpAuth: verifySmtpAuth,
+  crl: verifyCrl,
 };
 
 /** Every section's problems, as "path: reason". */
