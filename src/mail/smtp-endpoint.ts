@@ -2,7 +2,7 @@
 // instance with the listener's TLS context (key in the HSM) and our handlers.
 // A reload builds a new endpoint for new connections; sessions already open
 // keep the endpoint, and so the policy, they started with.
-import { constants as cryptoConstants } from 'node:crypto';
+import { constants as cryptoConstants, type X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +21,7 @@ import type { SessionContext, SmtpAuthenticator } from './smtp-auth.js';
 import { replies, smtpError } from './smtp-replies.js';
 import { type ConnectionPolicyView, installSmtpServerPatches } from './smtp-server-patches.js';
 import type { Envelope, Spool } from './spool.js';
-import { trustedCaCertificates } from './trust-store.js';
+import { anchorCertificates, clientCertificateAuthorities } from './trust-store.js';
 
 export interface HsmTlsMaterial {
   cert: string;
@@ -91,6 +91,8 @@ export class SmtpEndpoint {
   private readonly server: SMTPServer;
   private readonly hostAccess: HostAccessTable;
   private readonly distrust: DistrustList;
+  /** The listener's client-certificate CAs: Node's `ca` (what OpenSSL verifies against and the CertificateRequest lists), and the roots the chain walk must end at. */
+  private readonly clientCas: { pem: string[]; anchors: X509Certificate[] };
   private tlsProblem: string | undefined;
   /** The listener's certificate profile, when it authenticates by client certificate. */
   private readonly certificateProfile: string | undefined;
@@ -106,6 +108,8 @@ export class SmtpEndpoint {
   ) {
     this.hostAccess = new HostAccessTable(listener);
     this.distrust = new DistrustList(config.certificates.distrusted);
+    const clientCas = clientCertificateAuthorities(config.certificates, listener);
+    this.clientCas = { pem: clientCas.map((ca) => ca.pem), anchors: anchorCertificates(clientCas) };
     this.tlsProblem = tlsProblem;
     const profile = config.smtpAuth.profiles.find((p) => p.name === listener.smtpAuthProfile);
     this.certificateProfile = profile?.type === 'certificate' ? profile.name : undefined;
@@ -126,7 +130,7 @@ export class SmtpEndpoint {
       ...(tls
         ? { cert: tls.cert, key: null as unknown as string, privateKeyEngine: tls.privateKeyEngine, privateKeyIdentifier: tls.privateKeyIdentifier }
         : { cert: null as unknown as string, key: null as unknown as string }),
-      ca: trustedCaCertificates(config.certificates),
+      ca: this.clientCas.pem, // an empty list trusts nothing (Node adds its bundled roots only when `ca` is absent)
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
@@ -286,7 +290,7 @@ export class SmtpEndpoint {
     }
     let verdict: ClientCertificateVerdict;
     try {
-      verdict = verifyClientCertificate(socket, this.distrust, this.deps.revocation());
+      verdict = verifyClientCertificate(socket, this.clientCas.anchors, this.distrust, this.deps.revocation());
     } catch (err) {
       this.deps.logger.error({ err, icid: state.icid }, 'client certificate check failed');
       verdict = { status: 'invalid', reason: 'the certificate could not be checked' };
