@@ -7,8 +7,8 @@ import { type HsmKeys, keyIdOf } from './keys.js';
 import { type Handle, HsmError, type Pkcs11 } from './module.js';
 import { chainLabel, findObjects, readBuffers } from './objects.js';
 import { pemBlocks, toPem } from './pem.js';
-import { issuerName, subjectName } from './x509-name.js';
 import { buildCsr, buildSelfSigned, type CertificateRequestSpec, certificateFields, type SelfSignedSpec } from './x509.js';
+import { issuerName, subjectName } from './x509-name.js';
 
 export interface CertificateInfo {
   label: string;

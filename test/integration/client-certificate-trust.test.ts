@@ -100,7 +100,11 @@ t.test('a client certificate from a CA of the system bundle is refused; one from
 t.test('a listener narrows the trust store; unset it takes every CA of the trust store, an empty list none', async (t) => {
   const trustStore = [clientCa.trustStoreEntry('client-root'), rogueCa.trustStoreEntry('partner-ca')];
   const narrowed = await verifyingGateway(t, { trustStore }, { clientCertificateAuthorities: ['client-root'] });
-  t.match(await present(narrowed.port, fromRogue), /^554 5\.7\.1 Client certificate rejected: the chain does not reach a trusted CA/, 'a trust-store CA the listener does not name is refused');
+  t.match(
+    await present(narrowed.port, fromRogue),
+    /^554 5\.7\.1 Client certificate rejected: the chain does not reach a trusted CA/,
+    'a trust-store CA the listener does not name is refused',
+  );
   t.match(await present(narrowed.port, valid), /^250-/);
   t.same((await certificateRequest(narrowed.port)).names, ['CN = Client Root CA']);
 
@@ -172,10 +176,21 @@ t.test('at most 8 intermediates, under a trusted root and under a distrusted one
     .slice(0, 7)
     .map((ca) => ca.pem)
     .join('');
-  t.match(await present(port, cut.leaf, reversed), /^554 5\.7\.1 Client certificate rejected: the chain is incomplete/, 'a chain sent root-most first is refused, not accepted unchecked');
+  t.match(
+    await present(port, cut.leaf, reversed),
+    /^554 5\.7\.1 Client certificate rejected: the chain is incomplete/,
+    'a chain sent root-most first is refused, not accepted unchecked',
+  );
   const bannedReversed = bad.leafUnder(7);
   t.match(
-    await present(port, bannedReversed.leaf, bad.intermediates.slice(0, 7).map((ca) => ca.pem).join('')),
+    await present(
+      port,
+      bannedReversed.leaf,
+      bad.intermediates
+        .slice(0, 7)
+        .map((ca) => ca.pem)
+        .join(''),
+    ),
     /^554 5\.7\.1 /,
     'so is one under the distrusted root',
   );

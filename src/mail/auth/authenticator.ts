@@ -181,7 +181,8 @@ export class LdapSmtpAuthenticator implements SmtpAuthenticator {
       }
       const note = checked.allowed === false ? 'not allowed to use SMTP AUTH (allowance query); allowed in monitor mode' : undefined;
       log('succeeded', note, where);
-      this.count('auth_ok', sender);
+      // Monitor mode exists to see who would be refused: the report counts them apart from plain successes.
+      this.count(note ? 'auth_allowed_monitor' : 'auth_ok', sender);
       return { status: 'authenticated', user: username, ...(note ? { note } : {}) };
     } catch (err) {
       this.count('auth_failed', sender);
