@@ -174,6 +174,11 @@ export class SmtpEndpoint {
         problem = `certificate "${listener.certificate}" cannot be used: ${(err as Error).message}`;
       }
     }
+    const checksCertificates = listener.policies.some((p) => p.verifyClientCertificate) || config.smtpAuth.profiles.some((p) => p.name === listener.smtpAuthProfile && p.type === 'certificate');
+    if (checksCertificates && clientCertificateAuthorities(config.certificates, listener).length === 0) {
+      // Client certificates were once checked against the system bundle too: say why every one is now refused.
+      deps.logs.write('mail', 'warning', `listener ${listener.name} checks client certificates but trusts no CA for them: every certificate is refused; add one with certconfig trust`);
+    }
     try {
       return new SmtpEndpoint(listener, config, deps, tls, problem);
     } catch (err) {

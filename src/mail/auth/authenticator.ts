@@ -144,7 +144,7 @@ export class LdapSmtpAuthenticator implements SmtpAuthenticator {
 
   /** A client certificate the gateway refused (chain, revocation, expiry) on a listener that authenticates by certificate. */
   certificateRejected(profileName: string, subject: string | undefined, reason: string, session: SessionContext): void {
-    const cn = /(?:^|[,\s])CN=((?:\\.|[^,\\])*)/.exec(subject ?? '')?.[1]?.replace(/\\(.)/g, '$1') ?? subject ?? 'unknown';
+    const cn = /(?:^|[,+])CN=((?:\\.|[^,+\\])*)/.exec(subject ?? '')?.[1]?.replace(/\\(.)/g, '$1') ?? subject ?? 'unknown';
     writeAuthLog(this.options.logs, { via: 'SMTP client certificate', user: cn, session, profile: profileName, outcome: 'failed', reason: `certificate refused: ${reason}` });
     this.count('certificate_failed', { user: cn, domain: '', ip: session.clientIp });
   }
