@@ -108,7 +108,7 @@ export class SmtpEndpoint {
   ) {
     this.hostAccess = new HostAccessTable(listener);
     this.distrust = new DistrustList(config.certificates.distrusted);
-    const clientCas = clientCertificateAuthorities(config.certificates, listener);
+    const clientCas = clientCertificateAuthorities(config, listener);
     this.clientCas = { pem: clientCas.map((ca) => ca.pem), anchors: anchorCertificates(clientCas) };
     this.tlsProblem = tlsProblem;
     const profile = config.smtpAuth.profiles.find((p) => p.name === listener.smtpAuthProfile);
@@ -174,10 +174,15 @@ export class SmtpEndpoint {
         problem = `certificate "${listener.certificate}" cannot be used: ${(err as Error).message}`;
       }
     }
-    const checksCertificates = listener.policies.some((p) => p.verifyClientCertificate) || config.smtpAuth.profiles.some((p) => p.name === listener.smtpAuthProfile && p.type === 'certificate');
-    if (checksCertificates && clientCertificateAuthorities(config.certificates, listener).length === 0) {
+    const checksCertificates =
+      listener.policies.some((p) => p.verifyClientCertificate) || config.smtpAuth.profiles.some((p) => p.name === listener.smtpAuthProfile && p.type === 'certificate');
+    if (checksCertificates && clientCertificateAuthorities(config, listener).length === 0) {
       // Client certificates were once checked against the system bundle too: say why every one is now refused.
-      deps.logs.write('mail', 'warning', `listener ${listener.name} checks client certificates but trusts no CA for them: every certificate is refused; add one with certconfig trust`);
+      deps.logs.write(
+        'mail',
+        'warning',
+        `listener ${listener.name} checks client certificates but trusts no CA for them: every certificate is refused; add one with certconfig trust`,
+      );
     }
     try {
       return new SmtpEndpoint(listener, config, deps, tls, problem);

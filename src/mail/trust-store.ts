@@ -6,7 +6,8 @@
 //
 // Client certificates on a listener trust only the CAs the administrator chose
 // for it (listenerconfig … clientCertificateAuthorities=NAME,…; unset: every CA
-// of certconfig trust), never the system bundle: with the bundle, any public CA
+// of certconfig trust; a certificate profile's certificateAuthorities narrows it
+// further, as a profile made for one card issuer should hold), never the system bundle: with the bundle, any public CA
 // could issue a certificate that logs a user in, and the TLS CertificateRequest
 // would list some 150 CA names (60 KB to every client; CAC middleware picks the
 // certificate from that list). The same list is Node's `ca` on the listener, so
@@ -23,11 +24,17 @@ export function trustedCaCertificates(certificates: Certificates): string[] {
   return [...getCACertificates('system'), ...certificates.trustStore.map((ca) => ca.pem)];
 }
 
-/** The trust-store entries a listener accepts client certificates from: its own list, else the whole trust store. */
-export function clientCertificateAuthorities(certificates: Certificates, listener: Pick<Listener, 'clientCertificateAuthorities'>): TrustedCa[] {
-  const chosen = listener.clientCertificateAuthorities;
-  if (chosen === undefined) return certificates.trustStore;
-  return certificates.trustStore.filter((ca) => chosen.includes(ca.name));
+/**
+ * The trust-store entries a listener accepts client certificates from: its own list, else the whole
+ * trust store, narrowed by its certificate profile's list when it has one.
+ */
+export function clientCertificateAuthorities(
+  config: Pick<ApplianceConfig, 'certificates' | 'smtpAuth'>,
+  listener: Pick<Listener, 'clientCertificateAuthorities' | 'smtpAuthProfile'>,
+): TrustedCa[] {
+  const profile = config.smtpAuth.profiles.find((p) => p.name === listener.smtpAuthProfile);
+  const narrowing = profile?.type === 'certificate' ? profile.certificateAuthorities : undefined;
+  return config.certificates.trustStore.filter((ca) => (listener.clientCertificateAuthorities?.includes(ca.name) ?? true) && (narrowing?.includes(ca.name) ?? true));
 }
 
 /** Every certificate of the entries (an entry may hold a bundle); unreadable blocks are left out, as OpenSSL leaves them out. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { getCACertificates } from 'node:tls';
 import t, { type Test } from 'tap';
 import type { ApplianceConfigInput } from '../../src/os/config/schema.js';
+import { sampleConfig } from '../helpers/configs.js';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, run, startGateway, swaks } from '../helpers/gateway.js';
 import { type IssuedCertificate, TestCa } from '../helpers/test-ca.js';
 
@@ -30,9 +31,15 @@ const fromRogue = rogueCa.issue({ commonName: 'ROGUE.USER' });
 
 type Trust = { trustStore: { name: string; pem: string }[]; distrusted?: { name: string; sha256: string; reason?: string }[] };
 
-async function verifyingGateway(t: Test, certificates: Trust, listener: Partial<NonNullable<ApplianceConfigInput['listeners']>[number]> = {}) {
+async function verifyingGateway(
+  t: Test,
+  certificates: Trust,
+  listener: Partial<NonNullable<ApplianceConfigInput['listeners']>[number]> = {},
+  more: Partial<ApplianceConfigInput> = {},
+) {
   const port = await freePort();
   const started = await startGateway(t, fixture, {
+    ...more,
     certificates: { distrusted: [], ...certificates },
     listeners: listenerConfig(port, {
       ...listener,
@@ -116,6 +123,27 @@ t.test('a listener narrows the trust store; unset it takes every CA of the trust
   t.match(await present(none.port, valid), /^554 5\.7\.1 Client certificate rejected: the chain does not reach a trusted CA/, 'an empty list trusts nothing');
   t.match(await present(none.port, fromBundle), /^554 5\.7\.1 /, 'and does not fall back to a bundle');
   t.same((await certificateRequest(none.port)).names, [], 'and lists no CA');
+});
+
+t.test('a certificate profile narrows the CAs of the listener that uses it', async (t) => {
+  const trustStore = [clientCa.trustStoreEntry('client-root'), rogueCa.trustStoreEntry('partner-ca')];
+  const seed = sampleConfig();
+  const { port } = await verifyingGateway(
+    t,
+    { trustStore },
+    { smtpAuthProfile: 'cac-auth' },
+    {
+      ldap: seed.ldap,
+      smtpAuth: { profiles: [{ name: 'cac-auth', type: 'certificate', certificateQuery: 'cac', certificateAuthorities: ['client-root'] }] },
+    },
+  );
+  t.match(
+    await present(port, fromRogue),
+    /^554 5\.7\.1 Client certificate rejected: the chain does not reach a trusted CA/,
+    'a trust-store CA outside the profile’s list is refused',
+  );
+  t.match(await present(port, valid), /^250-/);
+  t.same((await certificateRequest(port)).names, ['CN = Client Root CA'], 'and is not offered in the CertificateRequest');
 });
 
 /** A root with `depth` intermediates in a line under it; the chain a client sends for a leaf under intermediate k (nearest first, no root). */

@@ -9,9 +9,29 @@ import { compiled, tempState } from '../helpers/state.js';
 
 t.test('listenerconfig … clientCertificateAuthorities= names trust-store CAs', async (t) => {
   const root = tempState(t);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(root, 'k.pem'), '-out', join(root, 'c.pem'), '-subj', '/CN=Site CA', '-days', '2'], {
-    stdio: 'ignore',
-  });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(root, 'k.pem'),
+      '-out',
+      join(root, 'c.pem'),
+      '-subj',
+      '/CN=Site CA',
+      '-days',
+      '2',
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
   const pem = readFileSync(join(root, 'c.pem'), 'utf8').trim();
   const lines = [
     'certconfig trust new client-root pem=-',
@@ -35,7 +55,10 @@ t.test('listenerconfig … clientCertificateAuthorities= names trust-store CAs',
     input: `${lines.join('\n')}\n`,
     encoding: 'utf8',
   }).stdout;
-  t.match(output, /the change was not made:\n\s+- listener "In" \(client certificate authorities\) \(clientCertificateAuthorities\): refers to trusted CA "no-such-ca", which does not exist/);
+  t.match(
+    output,
+    /the change was not made:\n\s+- listener "In" \(client certificate authorities\) \(clientCertificateAuthorities\): refers to trusted CA "no-such-ca", which does not exist/,
+  );
   t.match(output, /"clientCertificateAuthorities": \[\n\s+"site-ca"\n\s+\]/, 'the rename followed into the listener');
   t.match(output, /cannot delete trusted CA "site-ca": it is used by listener "In" \(client certificate authorities\)/);
   t.match(output, /Deleted trusted CA "partner-ca"/, 'a CA no listener names can go');

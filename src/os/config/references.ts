@@ -53,7 +53,10 @@ export const referenceKinds = {
   'trusted-ca': {
     label: 'trusted CA',
     collections: (c) => [{ scope: global, items: c.certificates.trustStore, path: 'certificates.trustStore' }],
-    sites: (c) => c.listeners.map((l) => ({ scope: global, holder: l, key: 'clientCertificateAuthorities', where: `listener "${l.name}" (client certificate authorities)` })),
+    sites: (c) => [
+      ...c.listeners.map((l) => ({ scope: global, holder: l, key: 'clientCertificateAuthorities', where: `listener "${l.name}" (client certificate authorities)` })),
+      ...c.smtpAuth.profiles.map((p) => ({ scope: global, holder: p, key: 'certificateAuthorities', where: `SMTP authentication profile "${p.name}" (certificate authorities)` })),
+    ],
   },
   'crl-source': {
     label: 'CRL source',

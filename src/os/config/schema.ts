@@ -126,6 +126,8 @@ const certificateAuthProfile = z.strictObject({
   name,
   type: z.literal('certificate'),
   certificateQuery: ref,
+  /** Narrows the client-certificate CAs of the listeners using this profile to these trust-store CAs (unset: no narrowing). */
+  certificateAuthorities: z.array(ref).optional(),
   allowSmtpAuthFallback: z.boolean().default(false),
   fallbackProfile: ref.optional(),
 });
