@@ -123,6 +123,7 @@ t.test('a listener narrows the trust store; unset it takes every CA of the trust
   t.match(await present(none.port, valid), /^554 5\.7\.1 Client certificate rejected: the chain does not reach a trusted CA/, 'an empty list trusts nothing');
   t.match(await present(none.port, fromBundle), /^554 5\.7\.1 /, 'and does not fall back to a bundle');
   t.same((await certificateRequest(none.port)).names, [], 'and lists no CA');
+  t.match(none.mailLog(), /Warning: listener OutgoingMail checks client certificates but trusts no CA for them: every certificate is refused; add one with certconfig trust/);
 });
 
 t.test('a certificate profile narrows the CAs of the listener that uses it', async (t) => {
