@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LdapSmtpAuthenticator } from '../mail/auth/authenticator.js';
-import { AuthReportStore, authReportPath, type ReportGrouping, type ReportRange, reportCounters, reportRanges } from '../mail/auth/report-store.js';
+import { AuthReportStore, authReportPath, type ReportGrouping, type ReportRange, reportCounterLabels, reportCounters, reportRanges } from '../mail/auth/report-store.js';
 import { testQuery } from '../mail/auth/test-query.js';
 import type { CertificateFields } from '../mail/certificate-fields.js';
 import { certificateFields } from '../os/config/schema.js';
@@ -60,11 +60,11 @@ export const authreport = {
       }
       const totals = store.totals(range);
       ctx.print(`Inbound SMTP authentication, last ${range}:`);
-      ctx.print(reportCounters.map((c) => `  ${c.replace(/_/g, ' ')}: ${totals[c]}`).join('\n'));
+      ctx.print(reportCounters.map((c) => `  ${reportCounterLabels[c]}: ${totals[c]}`).join('\n'));
       const rows = store.bySender(range, grouping, 50);
       if (rows.length) {
         ctx.print(`\nBy ${grouping}:`);
-        for (const row of rows) ctx.print(`  ${row.key || '(none)'}  ${reportCounters.map((c) => `${c.replace(/_/g, ' ')} ${row[c]}`).join(', ')}`);
+        for (const row of rows) ctx.print(`  ${row.key || '(none)'}  ${reportCounters.map((c) => `${reportCounterLabels[c]} ${row[c]}`).join(', ')}`);
       }
     } finally {
       store.close();

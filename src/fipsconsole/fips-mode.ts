@@ -192,7 +192,7 @@ const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleC
     async run(_args, ctx) {
       requireMode(ctx);
       const certs = await hsm(ctx).certificates.list();
-      ctx.print(certs.length ? certs.map((c) => `  ${c.label}  ${c.subject.replace(/\n/g, ', ')}  until ${c.validTo}`).join('\n') : '  no certificates');
+      ctx.print(certs.length ? certs.map((c) => `  ${c.label}  ${c.subject}  until ${c.validTo}`).join('\n') : '  no certificates');
     },
   },
   export: {

@@ -156,7 +156,7 @@ export const settingsCommands: Record<string, Command> = {
     fetch: crlFetch,
   }),
   certconfig: withSubcommands('certificate authorities trusted for client certificates, and the distrust list', {
-    trust: withPemFiles(collectionCommand({ label: 'trusted CA', path: () => ['certificates', 'trustStore'] })),
+    trust: withPemFiles(collectionCommand({ label: 'trusted CA', kind: 'trusted-ca', path: () => ['certificates', 'trustStore'] })),
     distrust: collectionCommand({ label: 'distrusted CA', path: () => ['certificates', 'distrusted'] }),
   }),
   smtproutes: {

@@ -8,6 +8,7 @@ import { type Handle, HsmError, type Pkcs11 } from './module.js';
 import { chainLabel, findObjects, readBuffers } from './objects.js';
 import { pemBlocks, toPem } from './pem.js';
 import { buildCsr, buildSelfSigned, type CertificateRequestSpec, certificateFields, type SelfSignedSpec } from './x509.js';
+import { issuerName, subjectName } from './x509-name.js';
 
 export interface CertificateInfo {
   label: string;
@@ -55,7 +56,7 @@ export class HsmCertificates {
     }
     const publicKey = await this.keys.publicKey(label);
     if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(publicKey.export({ type: 'spki', format: 'der' }))) {
-      throw new HsmError('certificate-mismatch', `the certificate for ${leaf.subject.replace(/\n/g, ', ')} does not belong to key "${label}"`);
+      throw new HsmError('certificate-mismatch', `the certificate for ${subjectName(leaf)} does not belong to key "${label}"`);
     }
     return this.store(label, ders);
   }
@@ -150,8 +151,8 @@ function describe(label: string, id: string, ders: Buffer[]): CertificateInfo {
   return {
     label,
     id,
-    subject: leaf.subject.replace(/\n/g, ', '),
-    issuer: leaf.issuer.replace(/\n/g, ', '),
+    subject: subjectName(leaf),
+    issuer: issuerName(leaf),
     serialNumber: leaf.serialNumber,
     validFrom: leaf.validFrom,
     validTo: leaf.validTo,

@@ -2,14 +2,14 @@
 // certificate queries use, and the extensions the gateway checks. Renderings:
 //   cn       the subject's last commonName, as written
 //   sn       the serial number, upper-case hex without separators or leading zeros
-//   subject  the subject DN, RFC 4514 order and escaping (most specific first)
+//   subject  the subject DN, RFC 4514 order and escaping (most significant last), src/hsm/x509-name.ts
 //   issuer   the issuer DN, the same way
 //   email    the first rfc822Name of subjectAltName, else the subject's emailAddress
 //   upn      the first Microsoft UPN otherName (1.3.6.1.4.1.311.20.2.3) of subjectAltName
 import type { X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { attributeShortNames } from './attribute-names.js';
+import { attributeShortNames, certificateNameDers, formatName } from '../hsm/x509-name.js';
 
 export interface CertificateFields {
   cn: string;
@@ -29,13 +29,6 @@ export interface CertificateUsage {
 
 const upnOid = '1.3.6.1.4.1.311.20.2.3';
 
-function escapeDnValue(value: string): string {
-  return value
-    .replace(/([,+"\\<>;])/g, '\\$1')
-    .replace(/^([ #])/, '\\$1')
-    .replace(/ $/, '\\ ');
-}
-
 function attributeValue(value: unknown): string {
   const block = value as { valueBlock?: { value?: unknown } };
   return typeof block.valueBlock?.value === 'string' ? block.valueBlock.value : '';
@@ -43,13 +36,6 @@ function attributeValue(value: unknown): string {
 
 function rdnSequence(name: pkijs.RelativeDistinguishedNames): { type: string; value: string }[] {
   return name.typesAndValues.map((tv) => ({ type: attributeShortNames[tv.type] ?? tv.type, value: attributeValue(tv.value) }));
-}
-
-function dnString(name: pkijs.RelativeDistinguishedNames): string {
-  return rdnSequence(name)
-    .reverse()
-    .map((a) => `${a.type}=${escapeDnValue(a.value)}`)
-    .join(',');
 }
 
 function otherNameUpn(value: unknown): string | undefined {
@@ -64,6 +50,7 @@ function otherNameUpn(value: unknown): string | undefined {
 export function parseCertificate(certificate: X509Certificate): { fields: CertificateFields; usage: CertificateUsage } {
   const parsed = pkijs.Certificate.fromBER(certificate.raw);
   const subject = rdnSequence(parsed.subject);
+  const names = certificateNameDers(certificate.raw);
   let email = '';
   let upn = '';
   const usage: CertificateUsage = {};
@@ -84,8 +71,8 @@ export function parseCertificate(certificate: X509Certificate): { fields: Certif
     fields: {
       cn: subject.filter((a) => a.type === 'CN').at(-1)?.value ?? '',
       sn: certificate.serialNumber.toUpperCase().replace(/^0+(?=.)/, ''),
-      subject: dnString(parsed.subject),
-      issuer: dnString(parsed.issuer),
+      subject: formatName(names.subject),
+      issuer: formatName(names.issuer),
       email: email || (subject.find((a) => a.type === 'emailAddress')?.value ?? ''),
       upn,
     },

@@ -2,7 +2,7 @@
 // instance with the listener's TLS context (key in the HSM) and our handlers.
 // A reload builds a new endpoint for new connections; sessions already open
 // keep the endpoint, and so the policy, they started with.
-import { constants as cryptoConstants } from 'node:crypto';
+import { constants as cryptoConstants, type X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,7 +22,7 @@ import type { SessionContext, SmtpAuthenticator } from './smtp-auth.js';
 import { replies, smtpError } from './smtp-replies.js';
 import { type ConnectionPolicyView, installSmtpServerPatches } from './smtp-server-patches.js';
 import type { Envelope, Spool } from './spool.js';
-import { trustedCaCertificates } from './trust-store.js';
+import { anchorCertificates, clientCertificateAuthorities } from './trust-store.js';
 
 export interface HsmTlsMaterial {
   cert: string;
@@ -92,6 +92,8 @@ export class SmtpEndpoint {
   private readonly server: SMTPServer;
   private readonly hostAccess: HostAccessTable;
   private readonly distrust: DistrustList;
+  /** The listener's client-certificate CAs: Node's `ca` (what OpenSSL verifies against and the CertificateRequest lists), and the roots the chain walk must end at. */
+  private readonly clientCas: { pem: string[]; anchors: X509Certificate[] };
   private tlsProblem: string | undefined;
   /** The listener's certificate profile, when it authenticates by client certificate. */
   private readonly certificateProfile: string | undefined;
@@ -107,6 +109,8 @@ export class SmtpEndpoint {
   ) {
     this.hostAccess = new HostAccessTable(listener);
     this.distrust = new DistrustList(config.certificates.distrusted);
+    const clientCas = clientCertificateAuthorities(config, listener);
+    this.clientCas = { pem: clientCas.map((ca) => ca.pem), anchors: anchorCertificates(clientCas) };
     this.tlsProblem = tlsProblem;
     const profile = config.smtpAuth.profiles.find((p) => p.name === listener.smtpAuthProfile);
     this.certificateProfile = profile?.type === 'certificate' ? profile.name : undefined;
@@ -127,7 +131,7 @@ export class SmtpEndpoint {
       ...(tls
         ? { cert: tls.cert, key: null as unknown as string, privateKeyEngine: tls.privateKeyEngine, privateKeyIdentifier: tls.privateKeyIdentifier }
         : { cert: null as unknown as string, key: null as unknown as string }),
-      ca: trustedCaCertificates(config.certificates),
+      ca: this.clientCas.pem, // an empty list trusts nothing (Node adds its bundled roots only when `ca` is absent)
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
@@ -170,6 +174,16 @@ export class SmtpEndpoint {
       } catch (err) {
         problem = `certificate "${listener.certificate}" cannot be used: ${(err as Error).message}`;
       }
+    }
+    const checksCertificates =
+      listener.policies.some((p) => p.verifyClientCertificate) || config.smtpAuth.profiles.some((p) => p.name === listener.smtpAuthProfile && p.type === 'certificate');
+    if (checksCertificates && clientCertificateAuthorities(config, listener).length === 0) {
+      // Client certificates were once checked against the system bundle too: say why every one is now refused.
+      deps.logs.write(
+        'mail',
+        'warning',
+        `listener ${listener.name} checks client certificates but trusts no CA for them: every certificate is refused; add one with certconfig trust`,
+      );
     }
     try {
       return new SmtpEndpoint(listener, config, deps, tls, problem);
@@ -294,7 +308,7 @@ export class SmtpEndpoint {
     }
     let verdict: ClientCertificateVerdict;
     try {
-      verdict = verifyClientCertificate(socket, this.distrust, this.deps.revocation());
+      verdict = verifyClientCertificate(socket, this.clientCas.anchors, this.distrust, this.deps.revocation());
     } catch (err) {
       this.deps.logger.error({ err, icid: state.icid }, 'client certificate check failed');
       verdict = { status: 'invalid', reason: 'the certificate could not be checked' };

@@ -93,6 +93,7 @@ t.test('the report counts the traffic sent above', async (t) => {
     certificate_ok: 1,
     certificate_failed: 0,
     auth_ok: 3,
+    auth_allowed_monitor: 0,
     auth_failed: 2,
     auth_fallback: 5,
     messages_authenticated: 4,

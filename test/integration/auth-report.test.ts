@@ -82,11 +82,27 @@ t.test('CSV export', async (t) => {
   t.equal(
     csv,
     [
-      'user,certificate_ok,certificate_failed,auth_ok,auth_failed,auth_fallback,messages_authenticated,messages_unauthenticated',
-      `"'=cmd|""/c calc""!a1",0,0,0,2,0,0,0`,
-      '"doe, john",0,0,1,0,0,0,0',
+      'user,certificate_ok,certificate_failed,auth_ok,auth_allowed_monitor,auth_failed,auth_fallback,messages_authenticated,messages_unauthenticated',
+      `"'=cmd|""/c calc""!a1",0,0,0,0,2,0,0,0`,
+      '"doe, john",0,0,1,0,0,0,0,0',
       '',
     ].join('\r\n'),
     'RFC 4180 quoting, and no spreadsheet formula from a user name',
   );
+});
+
+t.test('a report written before a counter existed opens, keeps its counts, and counts the new one', async (t) => {
+  const { DatabaseSync } = await import('node:sqlite');
+  const path = join(tempState(t, 'auth-report-old-'), 'smtp-auth.sqlite');
+  const old = new DatabaseSync(path);
+  old.exec(`CREATE TABLE smtp_auth_counts (minute INTEGER NOT NULL, user TEXT NOT NULL, domain TEXT NOT NULL, ip TEXT NOT NULL,
+    certificate_ok INTEGER NOT NULL DEFAULT 0, certificate_failed INTEGER NOT NULL DEFAULT 0, auth_ok INTEGER NOT NULL DEFAULT 0,
+    auth_failed INTEGER NOT NULL DEFAULT 0, auth_fallback INTEGER NOT NULL DEFAULT 0, messages_authenticated INTEGER NOT NULL DEFAULT 0,
+    messages_unauthenticated INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (minute, user, domain, ip)) WITHOUT ROWID`);
+  old.prepare('INSERT INTO smtp_auth_counts (minute, user, domain, ip, auth_ok) VALUES (?, ?, ?, ?, 3)').run(Math.floor(start / 60_000), 'alice', '', '10.0.0.1');
+  old.close();
+  const store = new AuthReportStore(path, () => new Date(start));
+  t.teardown(() => store.close());
+  store.record('auth_allowed_monitor', { user: 'alice', domain: '', ip: '10.0.0.1' });
+  t.match(store.totals('hour'), { auth_ok: 3, auth_allowed_monitor: 1 });
 });

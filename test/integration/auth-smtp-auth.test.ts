@@ -10,6 +10,7 @@ import t, { type Test } from 'tap';
 import { LdapSmtpAuthenticator } from '../../src/mail/auth/authenticator.js';
 import { AuthReportStore } from '../../src/mail/auth/report-store.js';
 import { sampleConfig } from '../helpers/configs.js';
+import { consoleSession } from '../helpers/console.js';
 import { freePort, gatewayFixture, RawSmtp, relayingListener, startGateway, swaks } from '../helpers/gateway.js';
 import { generalizedTime, ldapServerProfile, Slapd } from '../helpers/slapd.js';
 import { TestCa } from '../helpers/test-ca.js';
@@ -75,10 +76,21 @@ t.test('walkthrough 2, monitor mode: a user the allowance query does not allow s
   t.notMatch(authLog(), /not-the-password|NoCac-Pass-1|Cac-Pass-1/, 'no password is ever logged');
 
   const after = report.totals('hour');
-  t.equal(after.auth_ok - before.auth_ok, 2, 'report: two AUTH logins');
+  t.equal(after.auth_ok - before.auth_ok, 1, 'report: one AUTH login the allowance query permits');
+  t.equal(after.auth_allowed_monitor - before.auth_allowed_monitor, 1, 'report: one AUTH login let through by monitor mode alone, not counted as a plain success');
   t.equal(after.auth_failed - before.auth_failed, 1, 'report: one failed AUTH');
   t.equal(after.messages_authenticated - before.messages_authenticated, 2, 'report: two messages from authenticated senders');
   t.equal(after.auth_fallback - before.auth_fallback, 0, 'report: no fallback on an LDAP profile listener');
+
+  const console = await consoleSession(token, ['authreport hour user', 'exit']);
+  t.match(console.output, /auth ok: 1\n/, 'the console report, totals');
+  t.match(console.output, /auth allowed, not permitted by the allowance query \(monitor mode\): 1\n/);
+  t.match(
+    console.output,
+    /\n {2}cacuser {2}.*auth ok 0, auth allowed, not permitted by the allowance query \(monitor mode\) 1,/,
+    'per user: the CAC holder is the one monitor mode let through',
+  );
+  t.match(console.output, /\n {2}nocac {2}.*auth ok 1, auth allowed, not permitted by the allowance query \(monitor mode\) 0,/);
 });
 
 t.test('walkthrough 2, reject mode: the custom SMTP response; wrong, empty and odd credentials', async (t) => {

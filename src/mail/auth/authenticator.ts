@@ -144,7 +144,7 @@ export class LdapSmtpAuthenticator implements SmtpAuthenticator {
 
   /** A client certificate the gateway refused (chain, revocation, expiry) on a listener that authenticates by certificate. */
   certificateRejected(profileName: string, subject: string | undefined, reason: string, session: SessionContext): void {
-    const cn = /(?:^|[,\s])CN=((?:\\.|[^,\\])*)/.exec(subject ?? '')?.[1]?.replace(/\\(.)/g, '$1') ?? subject ?? 'unknown';
+    const cn = /(?:^|[,+])CN=((?:\\.|[^,+\\])*)/.exec(subject ?? '')?.[1]?.replace(/\\(.)/g, '$1') ?? subject ?? 'unknown';
     writeAuthLog(this.options.logs, { via: 'SMTP client certificate', user: cn, session, profile: profileName, outcome: 'failed', reason: `certificate refused: ${reason}` });
     this.count('certificate_failed', { user: cn, domain: '', ip: session.clientIp });
   }
@@ -181,7 +181,8 @@ export class LdapSmtpAuthenticator implements SmtpAuthenticator {
       }
       const note = checked.allowed === false ? 'not allowed to use SMTP AUTH (allowance query); allowed in monitor mode' : undefined;
       log('succeeded', note, where);
-      this.count('auth_ok', sender);
+      // Monitor mode exists to see who would be refused: the report counts them apart from plain successes.
+      this.count(note ? 'auth_allowed_monitor' : 'auth_ok', sender);
       return { status: 'authenticated', user: username, ...(note ? { note } : {}) };
     } catch (err) {
       this.count('auth_failed', sender);

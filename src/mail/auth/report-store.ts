@@ -6,8 +6,30 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
-export const reportCounters = ['certificate_ok', 'certificate_failed', 'auth_ok', 'auth_failed', 'auth_fallback', 'messages_authenticated', 'messages_unauthenticated'] as const;
+export const reportCounters = [
+  'certificate_ok',
+  'certificate_failed',
+  'auth_ok',
+  /** AUTH logins the allowance query did not permit, let through only because the profile is in monitor mode: not counted in auth_ok. */
+  'auth_allowed_monitor',
+  'auth_failed',
+  'auth_fallback',
+  'messages_authenticated',
+  'messages_unauthenticated',
+] as const;
 export type ReportCounter = (typeof reportCounters)[number];
+
+/** How the console names each counter. */
+export const reportCounterLabels: Record<ReportCounter, string> = {
+  certificate_ok: 'certificate ok',
+  certificate_failed: 'certificate failed',
+  auth_ok: 'auth ok',
+  auth_allowed_monitor: 'auth allowed, not permitted by the allowance query (monitor mode)',
+  auth_failed: 'auth failed',
+  auth_fallback: 'auth fallback',
+  messages_authenticated: 'messages authenticated',
+  messages_unauthenticated: 'messages unauthenticated',
+};
 
 export const reportRanges = { hour: 60, day: 24 * 60, week: 7 * 24 * 60, '30days': 30 * 24 * 60 } as const;
 export type ReportRange = keyof typeof reportRanges;
@@ -53,6 +75,14 @@ export class AuthReportStore {
         PRIMARY KEY (minute, user, domain, ip)
       ) WITHOUT ROWID;
     `);
+    // A report written by an earlier version lacks the counters added since: they start at 0.
+    const columns = new Set(
+      this.db
+        .prepare('PRAGMA table_info(smtp_auth_counts)')
+        .all()
+        .map((c) => String(c.name)),
+    );
+    for (const c of reportCounters) if (!columns.has(c)) this.db.exec(`ALTER TABLE smtp_auth_counts ADD COLUMN ${c} INTEGER NOT NULL DEFAULT 0`);
     this.bump = Object.fromEntries(
       reportCounters.map((c) => [
         c,

@@ -11,6 +11,7 @@ type Holder = Record<string, unknown>;
 interface ReferenceSite {
   scope: string;
   holder: Holder;
+  /** The field holding the name, or a list of names. */
   key: string;
   /** Human-readable place, e.g. `listener "Inbound" (smtpAuthProfile)`. */
   where: string;
@@ -47,6 +48,14 @@ export const referenceKinds = {
     sites: (c) => [
       ...c.listeners.map((l) => ({ scope: global, holder: l, key: 'smtpAuthProfile', where: `listener "${l.name}"` })),
       ...c.smtpAuth.profiles.map((p) => ({ scope: global, holder: p, key: 'fallbackProfile', where: `SMTP authentication profile "${p.name}" (fallback)` })),
+    ],
+  },
+  'trusted-ca': {
+    label: 'trusted CA',
+    collections: (c) => [{ scope: global, items: c.certificates.trustStore, path: 'certificates.trustStore' }],
+    sites: (c) => [
+      ...c.listeners.map((l) => ({ scope: global, holder: l, key: 'clientCertificateAuthorities', where: `listener "${l.name}" (client certificate authorities)` })),
+      ...c.smtpAuth.profiles.map((p) => ({ scope: global, holder: p, key: 'certificateAuthorities', where: `SMTP authentication profile "${p.name}" (certificate authorities)` })),
     ],
   },
   'crl-source': {
@@ -88,11 +97,18 @@ function kind(name: ReferenceKindName): ReferenceKind {
   return referenceKinds[name];
 }
 
+/** The names a site refers to: its one name, or each of its list. */
+function namesAt(site: ReferenceSite): string[] {
+  const value = site.holder[site.key];
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
 /** Where `name` (of `kindName`, in `scope`) is referred to. */
 export function referencesTo(config: ApplianceConfig, kindName: ReferenceKindName, name: string, scope = global): string[] {
   return kind(kindName)
     .sites(config)
-    .filter((s) => s.scope === scope && s.holder[s.key] === name)
+    .filter((s) => s.scope === scope && namesAt(s).includes(name))
     .map((s) => s.where);
 }
 
@@ -115,10 +131,10 @@ export function renameObject(config: ApplianceConfig, kindName: ReferenceKindNam
   item.name = to;
   const updated: string[] = [];
   for (const site of k.sites(config)) {
-    if (site.scope === scope && site.holder[site.key] === from) {
-      site.holder[site.key] = to;
-      updated.push(site.where);
-    }
+    if (site.scope !== scope || !namesAt(site).includes(from)) continue;
+    const value = site.holder[site.key];
+    site.holder[site.key] = Array.isArray(value) ? value.map((v) => (v === from ? to : v)) : to;
+    updated.push(site.where);
   }
   return updated;
 }
@@ -150,9 +166,8 @@ export function referenceProblems(config: ApplianceConfig): string[] {
       names.set(scope, seen);
     }
     for (const site of k.sites(config)) {
-      const target = site.holder[site.key];
-      if (typeof target === 'string' && !names.get(site.scope)?.has(target)) {
-        problems.push(`${site.where} (${site.key}): refers to ${k.label} "${target}", which does not exist`);
+      for (const target of namesAt(site)) {
+        if (!names.get(site.scope)?.has(target)) problems.push(`${site.where} (${site.key}): refers to ${k.label} "${target}", which does not exist`);
       }
     }
   }

@@ -126,6 +126,8 @@ const certificateAuthProfile = z.strictObject({
   name,
   type: z.literal('certificate'),
   certificateQuery: ref,
+  /** Narrows the client-certificate CAs of the listeners using this profile to these trust-store CAs (unset: no narrowing). */
+  certificateAuthorities: z.array(ref).optional(),
   allowSmtpAuthFallback: z.boolean().default(false),
   fallbackProfile: ref.optional(),
 });
@@ -192,6 +194,12 @@ const listener = z.strictObject({
   receivedHeaderHostname: z.enum(['listener', 'interface']).default('listener'),
   certificate: z.string().optional(),
   smtpAuthProfile: ref.optional(),
+  /**
+   * The trust-store CAs (certconfig trust) a client certificate on this listener must chain to, and
+   * the CA names its TLS CertificateRequest lists. Unset: every CA of the trust store. Never the
+   * system bundle, which serves outgoing TLS only. An empty list trusts no client certificate.
+   */
+  clientCertificateAuthorities: z.array(ref).optional(),
   maxConnections: z.number().int().min(1).max(10000).default(50),
   verifyReverseDns: z.boolean().default(false),
   /** Recipient domains this listener takes mail for (its recipient access table); any other domain needs a policy that relays. */
