@@ -30,8 +30,10 @@ async function startService(t: Test, name: string, module: string): Promise<Chil
   const service = spawn(process.execPath, [compiled(module)], { env, stdio: 'ignore' });
   t.teardown(() => service.kill('SIGTERM'));
   const pid = join(token.root, 'run', `${name}.pid`);
-  for (let i = 0; i < 300 && !existsSync(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  t.ok(existsSync(pid), `the ${name} service is running`);
+  // The pid file names this process once it is ready (a stopping predecessor's may still be there).
+  const ours = () => existsSync(pid) && readFileSync(pid, 'utf8').trim() === String(service.pid);
+  for (let i = 0; i < 300 && !ours(); i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(ours(), `the ${name} service is running`);
   return service;
 }
 

@@ -4,7 +4,7 @@
 // line, each feature's rules run at commit, and the self-test follows FIPS
 // initialisation. Against the real gateway service, slapd and SoftHSM2.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { baseDn, Slapd, serviceDn, servicePassword } from '../helpers/slapd.js';
@@ -33,8 +33,10 @@ async function startGatewayService(t: Test): Promise<ChildProcess> {
   const service = spawn(process.execPath, [compiled('mail/gateway-service.js')], { env, stdio: 'ignore' });
   root.teardown(() => service.kill('SIGTERM'));
   const pid = join(token.root, 'run', 'gateway.pid');
-  for (let i = 0; i < 300 && !existsSync(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  t.ok(existsSync(pid), 'the gateway service is running');
+  // The pid file names this process once it is ready (a stopping predecessor's may still be there).
+  const ours = () => existsSync(pid) && readFileSync(pid, 'utf8').trim() === String(service.pid);
+  for (let i = 0; i < 300 && !ours(); i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(ours(), 'the gateway service is running');
   return service;
 }
 

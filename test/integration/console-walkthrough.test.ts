@@ -3,7 +3,7 @@
 // entirely through the console from a factory configuration, then checked with
 // swaks against the running gateway service, a real slapd and SoftHSM2.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { fileServer } from '../helpers/file-server.js';
@@ -50,8 +50,10 @@ async function startGatewayService(t: Test): Promise<ChildProcess> {
   const service = spawn(process.execPath, [compiled('mail/gateway-service.js')], { env, stdio: 'ignore' });
   t.teardown(() => service.kill('SIGTERM'));
   const pid = join(token.root, 'run', 'gateway.pid');
-  for (let i = 0; i < 200 && !existsSync(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  t.ok(existsSync(pid), 'the gateway service is running');
+  // The pid file names this process once it is ready (a stopping predecessor's may still be there).
+  const ours = () => existsSync(pid) && readFileSync(pid, 'utf8').trim() === String(service.pid);
+  for (let i = 0; i < 200 && !ours(); i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(ours(), 'the gateway service is running');
   return service;
 }
 

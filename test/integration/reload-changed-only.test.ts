@@ -2,7 +2,7 @@
 // endpoint as it is (an open session goes on untouched), and a commit signals only
 // the services that run on the sections it changed.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, startGateway } from '../helpers/gateway.js';
@@ -55,8 +55,10 @@ async function startService(t: Test, name: string, module: string): Promise<Chil
   const service = spawn(process.execPath, [compiled(module)], { env, stdio: 'ignore' });
   t.teardown(() => service.kill('SIGTERM'));
   const pid = join(fixture.token.root, 'run', `${name}.pid`);
-  for (let i = 0; i < 300 && !existsSync(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  t.ok(existsSync(pid), `the ${name} service is running`);
+  // The pid file names this process once it is ready (a stopping predecessor's may still be there).
+  const ours = () => existsSync(pid) && readFileSync(pid, 'utf8').trim() === String(service.pid);
+  for (let i = 0; i < 300 && !ours(); i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(ours(), `the ${name} service is running`);
   return service;
 }
 
