@@ -72,7 +72,7 @@ export function parameterVerdict(verb: 'MAIL' | 'RCPT', args: Record<string, Par
   const rules = verb === 'MAIL' ? mailParameters : rcptParameters;
   for (const [name, value] of Object.entries(args || {})) {
     const rule = rules[name.toUpperCase()];
-    if (!rule || !rule.offered(offer)) return smtpError(555, '5.5.4', `Unsupported ${verb === 'MAIL' ? 'MAIL FROM' : 'RCPT TO'} parameter ${printable(name)}`);
+    if (rule === undefined || !rule.offered(offer)) return smtpError(555, '5.5.4', `Unsupported ${verb === 'MAIL' ? 'MAIL FROM' : 'RCPT TO'} parameter ${printable(name)}`);
     const problem = rule.check(value);
     if (problem) return smtpError(501, '5.5.4', `Bad ${name.toUpperCase()} parameter: ${problem}`);
   }

@@ -7,7 +7,7 @@
 //   all-ASCII envelope and header block the flag is moot and the mail goes out.
 import { domainToASCII } from 'node:url';
 
-const nonAscii = /[^\x00-\x7f]/;
+const nonAscii = /[^ -~]/; // printable ASCII only: smtp-server has already refused control characters in addresses
 
 /** The address with its domain as an A-label; undefined when the local part is not ASCII (or the domain cannot be converted). */
 export function asciiAddress(address: string): string | undefined {
