@@ -431,6 +431,12 @@ export class SmtpEndpoint {
       result = await this.deps.spool.accept(this.receivedHeader(session, mid), stream, envelope, state.policy.maxMessageBytes);
     } catch (err) {
       if (isMessageRefusal(err)) {
+        // A message over the size limit gets the size reply, whatever else is wrong with its text.
+        const size = (stream as { byteLength?: number }).byteLength ?? 0;
+        if (size > state.policy.maxMessageBytes) {
+          logMailEvent(this.deps.logs, 'info', 'message.too-large', { mid, icid: state.icid, bytes: size, limit: state.policy.maxMessageBytes });
+          throw replies.messageTooBig(state.policy.maxMessageBytes);
+        }
         logMailEvent(this.deps.logs, 'info', 'message.refused', { mid, icid: state.icid, reason: err.refusal });
         throw err;
       }
