@@ -79,6 +79,12 @@ export function parameterVerdict(verb: 'MAIL' | 'RCPT', args: Record<string, Par
   return undefined;
 }
 
+/** RFC 6531 3.4: a non-ASCII address needs SMTPUTF8 on MAIL FROM; Postfix's reply (smtputf8_enable). */
+export function utf8AddressVerdict(line: Buffer, smtpUtf8Declared: boolean): SmtpReplyError | undefined {
+  if (smtpUtf8Declared || !line.some((byte) => byte >= 0x80)) return undefined;
+  return smtpError(553, '5.6.7', 'Must declare SMTPUTF8 to send unicode address');
+}
+
 const BASE_COMMAND_LINE = 512;
 /** RFC 4954 4: AUTH and its continuation lines may carry 12288 octets. */
 export const AUTH_LINE_LIMIT = 12_288;

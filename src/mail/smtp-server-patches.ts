@@ -20,6 +20,7 @@ import {
   type ParameterValue,
   parameterVerdict,
   pipelinedDataVerdict,
+  utf8AddressVerdict,
 } from './protocol-strictness.js';
 import { replies, type SmtpReplyError } from './smtp-replies.js';
 
@@ -51,7 +52,7 @@ type Parser = {
 };
 
 type PatchedConnection = {
-  session: SMTPServerSession & { disabledCommands?: string[]; envelope: { rcptTo: unknown[] } };
+  session: SMTPServerSession & { disabledCommands?: string[]; envelope: { rcptTo: unknown[]; smtpUtf8?: boolean } };
   secure: boolean;
   _ready: boolean;
   _upgrading: boolean;
@@ -246,7 +247,10 @@ export function installSmtpServerPatches(lookup: typeof policyOf): void {
     const handle = proto[handlerName] as unknown as Method<[Buffer | string, Callback]>;
     proto[handlerName] = function (this: PatchedConnection, command: Buffer | string, callback: Callback) {
       const parsed = policyOf(this.session) ? this._parseAddressCommand(parseAs, command) : false;
-      const verdict = parsed ? parameterVerdict(verb, parsed.args, offerOf(this)) : undefined;
+      const args = (parsed ? parsed.args : false) || {};
+      const declared = verb === 'MAIL' ? args.SMTPUTF8 === true : this.session.envelope.smtpUtf8;
+      const line = Buffer.isBuffer(command) ? command : Buffer.from(String(command), 'binary');
+      const verdict = parsed ? (parameterVerdict(verb, parsed.args, offerOf(this)) ?? utf8AddressVerdict(line, Boolean(declared))) : undefined;
       if (verdict) {
         refuse(this, verdict);
         return callback();

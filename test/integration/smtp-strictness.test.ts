@@ -9,7 +9,9 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { sampleConfig } from '../helpers/configs.js';
+import { consoleSession } from '../helpers/console.js';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, startGateway, swaks } from '../helpers/gateway.js';
+import { blankToken } from '../helpers/softhsm.js';
 import { deliveryFixture, message, NextHop, until } from './delivery-fixture.js';
 
 const fixture = await gatewayFixture(t);
@@ -112,7 +114,9 @@ t.test('MAIL and RCPT parameters: unknown 555 5.5.4, malformed 501 5.5.4, the kn
   t.match(await smtp.command('MAIL FROM:<john.doe@example.com> REQUIRETLS'), /^555 5\.5\.4 /, 'REQUIRETLS is not offered');
   t.match(await smtp.command('MAIL FROM:<john.doe@example.com> RET=HDRS'), /^555 5\.5\.4 Unsupported MAIL FROM parameter RET/, 'nor DSN: the EHLO reply does not list it');
   t.match(await smtp.command('MAIL FROM:<john.doe@example.com> AUTH=<>'), /^555 5\.5\.4 /, 'nor AUTH on this listener');
+  t.match(await smtp.command('MAIL FROM:<jürgen@example.com>'), /^553 5\.6\.7 Must declare SMTPUTF8/, 'a UTF-8 address without SMTPUTF8');
   t.match(await smtp.command('MAIL FROM:<john.doe@example.com> SIZE=100 BODY=8BITMIME SMTPUTF8'), /^250 /, 'the offered ones together');
+  t.match(await smtp.command('RCPT TO:<jürgen@example.com>'), /^250 /, 'a UTF-8 recipient once SMTPUTF8 was declared');
   t.match(await smtp.command('RCPT TO:<jane.roe@example.com> XBAR'), /^555 5\.5\.4 Unsupported RCPT TO parameter XBAR/);
   t.match(await smtp.command('RCPT TO:<jane.roe@example.com> NOTIFY=SUCCESS'), /^555 5\.5\.4 /, 'DSN parameters are not offered');
   t.match(await smtp.command('RCPT TO:<jane.roe@example.com>'), /^250 /);
@@ -282,4 +286,21 @@ t.test('delivery: forged Authentication-Results in our name are removed by auths
   t.notMatch(got?.data, /bank\.example/, 'nor quoting it, nor folding');
   t.match(got?.data, /Authentication-Results: mail\.example\.com\.evil; spf=pass/, 'a look-alike id stays: it is not ours');
   t.match(got?.data, /Authentication-Results: other\.example \(mail\.example\.com\); spf=pass/, 'our name in a comment is not a claim');
+});
+
+t.test('the console shows and sets bareNewline like the other policy fields (last: it switches the SoftHSM configuration)', async (t) => {
+  const token = await blankToken(t);
+  const session = await consoleSession(token, [
+    'listenerconfig new In public port=2525 address=127.0.0.1',
+    'listenerconfig policy In fields DEFAULT',
+    'listenerconfig policy In edit DEFAULT bareNewline=sometimes',
+    'listenerconfig policy In edit DEFAULT bareNewline=normalize',
+    'commit bare newline',
+    'listenerconfig policy In show DEFAULT',
+    'exit',
+  ]);
+  t.match(session.output, /bareNewline: one of reject, normalize/, 'listed among the fields');
+  t.match(session.output, /the change was not made:\n\s+- listeners\.0\.policies\.0\.bareNewline: .*(reject|normalize)/, 'a bad value is refused, naming the allowed ones');
+  t.match(session.output, /Committed revision/);
+  t.match(session.output, /"bareNewline": "normalize"/, 'and shown once set');
 });

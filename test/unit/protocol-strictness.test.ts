@@ -14,6 +14,7 @@ import {
   type ParameterValue,
   parameterVerdict,
   pipelinedDataVerdict,
+  utf8AddressVerdict,
 } from '../../src/mail/protocol-strictness.js';
 
 const offered: OfferedExtensions = { size: true, eightBitMime: true, smtpUtf8: true, dsn: true, auth: true, requireTls: false };
@@ -55,6 +56,14 @@ t.test('MAIL and RCPT parameters: unknown 555 5.5.4, malformed known 501 5.5.4, 
   ];
   for (const [name, verb, args, offer, expected] of rows) t.equal(code(parameterVerdict(verb, args, { ...offered, ...offer })), expected, name);
   t.match(reply(parameterVerdict('MAIL', { XFOO: '1' }, offered)), /^555 5\.5\.4 Unsupported MAIL FROM parameter XFOO$/);
+});
+
+t.test('a UTF-8 address needs SMTPUTF8 declared on MAIL FROM (553 5.6.7)', async (t) => {
+  const line = (text: string) => Buffer.from(text, 'utf8');
+  t.equal(code(utf8AddressVerdict(line('MAIL FROM:<john@example.com>'), false)), 'ok');
+  t.equal(code(utf8AddressVerdict(line('MAIL FROM:<jürgen@example.com>'), false)), '553 5.6.7');
+  t.equal(code(utf8AddressVerdict(line('MAIL FROM:<jürgen@example.com> SMTPUTF8'), true)), 'ok');
+  t.equal(code(utf8AddressVerdict(line('RCPT TO:<jane@bücher.example>'), false)), '553 5.6.7', 'an IDN in U-labels too: A-labels need no SMTPUTF8');
 });
 
 t.test('command line length: 512 with CRLF, plus what offered extensions add, 12288 for AUTH', async (t) => {
