@@ -52,37 +52,52 @@ export class MessageTextScanner {
   constructor(private readonly policy: BareNewlinePolicy) {}
 
   push(chunk: Buffer): Buffer {
-    if (this.violation) return EMPTY;
+    if (this.violation || chunk.length === 0) return this.violation ? EMPTY : chunk;
     if (chunk.includes(0)) return this.fail(refusal(smtpError(550, '5.6.0', 'Message refused: it contains a NUL octet, which RFC 5322 does not allow'), 'NUL octet'));
     const reject = this.policy === 'reject';
     const out: Buffer[] = [];
     let copied = 0;
     let lineStart = -this.carriedLineLength;
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i];
-      if (this.pendingCr) {
-        this.pendingCr = false;
-        if (byte === 0x0a) {
-          lineStart = i + 1;
+    let i = 0;
+    if (this.pendingCr) {
+      // The previous chunk ended in CR (already passed on).
+      this.pendingCr = false;
+      this.line++;
+      if (chunk[0] === 0x0a) i = 1;
+      else if (reject) return this.fail(refusal(strictReplies.bareCr(), `bare CR on line ${this.line - 1}`));
+      else out.push(LF);
+      lineStart = i;
+    }
+    // Native searches for the next CR and LF (kept until passed): plain text costs two scans.
+    let nextCr = chunk.indexOf(0x0d, i);
+    let nextLf = chunk.indexOf(0x0a, i);
+    while (i < chunk.length) {
+      if (nextCr !== -1 && nextCr < i) nextCr = chunk.indexOf(0x0d, i);
+      if (nextLf !== -1 && nextLf < i) nextLf = chunk.indexOf(0x0a, i);
+      const at = nextLf === -1 ? nextCr : nextCr === -1 ? nextLf : Math.min(nextCr, nextLf);
+      if (at === -1) break;
+      if (at - lineStart > MAX_TEXT_LINE) return this.fail(this.tooLong());
+      if (chunk[at] === 0x0d) {
+        if (at + 1 === chunk.length) {
+          this.pendingCr = true;
+          i = chunk.length;
+          break;
+        }
+        if (chunk[at + 1] === 0x0a) {
+          i = lineStart = at + 2;
           this.line++;
           continue;
         }
         if (reject) return this.fail(refusal(strictReplies.bareCr(), `bare CR on line ${this.line}`));
-        out.push(chunk.subarray(copied, i), LF);
-        copied = i;
-        lineStart = i;
+        out.push(chunk.subarray(copied, at + 1), LF);
+        copied = i = lineStart = at + 1;
         this.line++;
-      }
-      if (byte !== 0x0a && byte !== 0x0d) continue;
-      if (i - lineStart > MAX_TEXT_LINE) return this.fail(this.tooLong());
-      if (byte === 0x0d) {
-        this.pendingCr = true;
         continue;
       }
       if (reject) return this.fail(refusal(strictReplies.bareLf(), `bare LF on line ${this.line}`));
-      out.push(chunk.subarray(copied, i), CR);
-      copied = i;
-      lineStart = i + 1;
+      out.push(chunk.subarray(copied, at), CR);
+      copied = at;
+      i = lineStart = at + 1;
       this.line++;
     }
     if (this.pendingCr) this.carriedLineLength = 0;

@@ -268,6 +268,24 @@ t.test('delivery: mail that needs SMTPUTF8 bounces with 5.6.7 from a next hop th
   await until('one bounce only', () => senders.received.length === 1);
 });
 
+t.test('delivery: the "." line of a normalized smuggling attempt goes out dot-stuffed, one message at the next hop', async (t) => {
+  const hop = await NextHop.start(t);
+  const f = await deliveryFixture(t, { routes: { defaultRoute: [{ host: '127.0.0.1', port: hop.port }] } });
+  // What the private listener stored for the bare-LF attempt above: the "\\n." became a "." line of its own.
+  await f.accept(
+    { rcptTo: ['jane@example.org'] },
+    `${message('normalized')}\r\n.\r\nMAIL FROM:<ceo@example.com>\r\nRCPT TO:<victim@example.org>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n`,
+  );
+  await hop.waitFor(1);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal(hop.received.length, 1, 'one message arrived');
+  t.match(hop.received[0]?.data, /\r\n\.\r\nMAIL FROM:<ceo@example\.com>/, 'the smuggled commands are text inside it');
+  t.notOk(
+    hop.received.some((m) => m.to.includes('victim@example.org')),
+    'nothing reached the smuggled recipient',
+  );
+});
+
 t.test('delivery: forged Authentication-Results in our name are removed by authserv-id, look-alikes stay', async (t) => {
   const hop = await NextHop.start(t);
   const f = await deliveryFixture(t, { routes: { defaultRoute: [{ host: '127.0.0.1', port: hop.port }] } });
