@@ -155,6 +155,11 @@ function watchParser(connection: PatchedConnection, parser: Parser): void {
     const policy = policyOf(connection.session);
     if (!policy) return raw;
     const checked = raw.pipe(messageTextChecker(policy.bareNewline));
+    // A reader that gives up early destroys `checked`: the rest of the message must still drain, or the parser waits forever.
+    checked.once('close', () => {
+      raw.unpipe(checked);
+      raw.resume();
+    });
     Object.defineProperties(checked, {
       byteLength: { get: () => raw.byteLength },
       sizeExceeded: { get: () => raw.sizeExceeded },
