@@ -219,6 +219,7 @@ export class SmtpEndpoint {
       tls: policy.tls,
       requireTlsForSmtpAuth: policy.requireTlsForSmtpAuth,
       bareNewline: policy.bareNewline,
+      violation: (what) => log(`ICID ${icid} protocol violation: ${what}`),
       ...(ended ? { ended } : {}),
       // Asked at STARTTLS time: the HSM may have gone since the connection opened.
       get tlsAvailable() {

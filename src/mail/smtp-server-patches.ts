@@ -31,6 +31,8 @@ export interface ConnectionPolicyView {
   tlsAvailable: boolean;
   /** Bare LF / bare CR in commands and message text: refused (550 5.5.2) or read as CRLF. */
   bareNewline: BareNewlinePolicy;
+  /** Hears of a protocol violation that ends the session (for the mail log). */
+  violation?(what: string): void;
 }
 
 /** What the raw input said about a command line: how it ended, and how many octets had arrived after it. */
@@ -168,6 +170,12 @@ function watchParser(connection: PatchedConnection, parser: Parser): void {
   };
 }
 
+/** The start of a command line for the log: no credentials (AUTH's argument), no control characters. */
+function printableCommand(line: Buffer): string {
+  const text = line.toString('latin1').slice(0, 60);
+  return (/^AUTH /i.test(text) ? text.split(' ').slice(0, 2).join(' ') : text).replace(/[^\x20-\x7e]/g, '?');
+}
+
 /** Octets the client sent after the current command line that we have not read yet as commands. */
 function pendingInput(connection: PatchedConnection): number {
   const line = connection.__line;
@@ -208,6 +216,7 @@ export function installSmtpServerPatches(lookup: typeof policyOf): void {
         commandNewlineVerdict(this.__line?.ending ?? 'crlf', line, policy.bareNewline) ??
         (!this._nextHandler && lastInGroup.has(name) ? pipelinedDataVerdict(pendingInput(this)) : undefined);
       if (framing) {
+        policy.violation?.(`${framing.responseCode} ${framing.message} after ${JSON.stringify(printableCommand(line))}; closing`);
         refuse(this, framing);
         this.close();
         return callback();

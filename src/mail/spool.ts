@@ -152,6 +152,8 @@ export class Spool {
       return { accepted: true, bytes };
     } catch (err) {
       out.destroy();
+      // A refusal can come before the file is even open: wait for it to close, or the open would recreate it after the rm.
+      await finished(out).catch(() => undefined);
       await rm(temporary, { force: true });
       throw err;
     }

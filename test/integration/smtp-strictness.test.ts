@@ -165,7 +165,7 @@ t.test('message text before the 354 reply: 554 5.5.0 and the connection closes, 
     }
   }
   t.same(queued(), before, 'nothing was queued');
-  t.match(mailLog(), /ICID \d+ close/);
+  t.match(mailLog(), /ICID \d+ protocol violation: 554 5\.5\.0 Error: SMTP protocol synchronization .* after "DATA"; closing/, 'the mail log says why');
   const pipelined = await swaks({ port: privatePort, extra: ['--pipeline'] });
   t.equal(pipelined.code, 0, 'a client that pipelines and waits for 354 (swaks --pipeline) is served');
   t.equal(queued().length, before.length + 1);
@@ -176,6 +176,7 @@ t.test('bare LF: refused on the public listener (550 5.5.2), stored as CRLF on t
   const cmd = await exchange(publicPort, 'EHLO client.example.com\nMAIL FROM:<john.doe@example.com>\r\n');
   t.same(codes(cmd.replies), ['220', '550 5.5.2'], 'a command ending in a bare LF is refused');
   t.ok(cmd.closed, 'and the session is closed');
+  t.match(mailLog(), /ICID \d+ protocol violation: 550 5\.5\.2 Error: bare <LF> received.* after "EHLO client\.example\.com"; closing/);
   const cr = await session(t, publicPort);
   cr.write('NOOP\rMAIL FROM:<x@example.com>\r\n');
   t.match(await cr.reply(), /^550 5\.5\.2 Error: bare <CR> received/, 'a bare CR inside a command line too');
@@ -251,6 +252,7 @@ t.test('delivery: mail that needs SMTPUTF8 bounces with 5.6.7 from a next hop th
     routes: {
       smtpRoutes: [
         { domain: 'example.org', hosts: [{ host: '127.0.0.1', port: hop.port, priority: 0 }] },
+        { domain: '.example.org', hosts: [{ host: '127.0.0.1', port: hop.port, priority: 0 }] },
         { domain: 'example.com', hosts: [{ host: '127.0.0.1', port: senders.port, priority: 0 }] },
       ],
     },
@@ -266,6 +268,14 @@ t.test('delivery: mail that needs SMTPUTF8 bounces with 5.6.7 from a next hop th
   await hop.waitFor(1);
   t.match(hop.received[0]?.data, /Subject: ascii only/, `an all-ASCII message goes out although SMTPUTF8 was given (MID ${ascii})`);
   await until('one bounce only', () => senders.received.length === 1);
+
+  await f.accept({ rcptTo: ['jane@bücher.example.org'] }, message('idn domain'));
+  await hop.waitFor(2);
+  const empty = () => ['incoming', 'active', 'deferred'].every((state) => f.delivery.store.list(state as 'incoming').length === 0);
+  await until('the queue is empty', empty);
+  t.equal(hop.received.length, 2, 'an internationalized domain is no reason to bounce: it goes out as an A-label');
+  t.equal(senders.received.length, 1, 'and it was not bounced');
+  t.match(f.mailLog(), /Message done DCID \d+ MID \d+ to RID \[0\]/, 'its outcome is found under the address it was queued with');
 });
 
 t.test('delivery: the "." line of a normalized smuggling attempt goes out dot-stuffed, one message at the next hop', async (t) => {
