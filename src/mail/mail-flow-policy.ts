@@ -4,6 +4,7 @@
 // that takes TLS from the default may still verify client certificates, and it
 // does (seed known issue 85006 does not exist here).
 import type { Listener, MailFlowPolicy } from '../os/config/schema.js';
+import { type BareNewlinePolicy, defaultBareNewline } from './protocol-strictness.js';
 
 export interface EffectivePolicy {
   name: string;
@@ -16,9 +17,10 @@ export interface EffectivePolicy {
   smtpAuth: 'off' | 'preferred' | 'required';
   requireTlsForSmtpAuth: boolean;
   dkimSigning: boolean;
+  bareNewline: BareNewlinePolicy;
 }
 
-export function resolvePolicy(listener: Pick<Listener, 'policies' | 'defaultPolicy'>, policyName: string): EffectivePolicy {
+export function resolvePolicy(listener: Pick<Listener, 'policies' | 'defaultPolicy'> & Partial<Pick<Listener, 'type'>>, policyName: string): EffectivePolicy {
   const defaults = listener.policies.find((p) => p.name === listener.defaultPolicy);
   const policy = listener.policies.find((p) => p.name === policyName) ?? defaults;
   if (!defaults || !policy) throw new Error(`listener has no policy "${policyName}" nor a default policy`); // prevented by validation
@@ -39,5 +41,6 @@ export function resolvePolicy(listener: Pick<Listener, 'policies' | 'defaultPoli
     smtpAuth: required('smtpAuth'),
     requireTlsForSmtpAuth: pick('requireTlsForSmtpAuth') ?? false,
     dkimSigning: pick('dkimSigning') ?? false,
+    bareNewline: pick('bareNewline') ?? defaultBareNewline(listener.type ?? 'public'),
   };
 }

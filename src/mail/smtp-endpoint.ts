@@ -18,6 +18,7 @@ import { HostAccessTable, verifiedReverseName } from './host-access.js';
 import type { IdCounter } from './id-counter.js';
 import { type EffectivePolicy, resolvePolicy } from './mail-flow-policy.js';
 import { logMailEvent, type MailLogWriter } from './mail-log.js';
+import { isMessageRefusal } from './message-text-check.js';
 import type { SessionContext, SmtpAuthenticator } from './smtp-auth.js';
 import { replies, smtpError } from './smtp-replies.js';
 import { type ConnectionPolicyView, installSmtpServerPatches } from './smtp-server-patches.js';
@@ -231,6 +232,8 @@ export class SmtpEndpoint {
       messages: 0,
       tls: policy.tls,
       requireTlsForSmtpAuth: policy.requireTlsForSmtpAuth,
+      bareNewline: policy.bareNewline,
+      violation: (what) => log('connection.protocol-violation', { icid, what }),
       ...(ended ? { ended } : {}),
       // Asked at STARTTLS time: the HSM may have gone since the connection opened.
       get tlsAvailable() {
@@ -436,11 +439,22 @@ export class SmtpEndpoint {
       clientAddress: session.remoteAddress,
       ...(state.authenticatedAs ? { authenticatedAs: { method: state.authenticatedAs.method, identity: state.authenticatedAs.identity } } : {}),
       receivedAt: new Date().toISOString(),
+      ...(session.envelope.smtpUtf8 ? { smtpUtf8: true } : {}),
     };
     let result: Awaited<ReturnType<Spool['accept']>>;
     try {
       result = await this.deps.spool.accept(this.receivedHeader(session, mid), stream, envelope, state.policy.maxMessageBytes);
     } catch (err) {
+      if (isMessageRefusal(err)) {
+        // A message over the size limit gets the size reply, whatever else is wrong with its text.
+        const size = (stream as { byteLength?: number }).byteLength ?? 0;
+        if (size > state.policy.maxMessageBytes) {
+          logMailEvent(this.deps.logs, 'info', 'message.too-large', { mid, icid: state.icid, bytes: size, limit: state.policy.maxMessageBytes });
+          throw replies.messageTooBig(state.policy.maxMessageBytes);
+        }
+        logMailEvent(this.deps.logs, 'info', 'message.refused', { mid, icid: state.icid, reason: err.refusal });
+        throw err;
+      }
       this.deps.logger.error({ err, mid }, 'spool write failed');
       logMailEvent(this.deps.logs, 'warning', 'message.spool-failed', { mid, icid: state.icid, reason: (err as Error).message });
       throw (err as NodeJS.ErrnoException).code === 'ENOSPC' ? replies.spoolFull() : replies.spoolFailure();

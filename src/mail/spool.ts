@@ -22,6 +22,8 @@ export interface Envelope {
   receivedAt: string;
   /** Set on messages the appliance made itself (bounces, alerts), which no client sent. */
   generated?: 'bounce' | 'alert';
+  /** The client gave SMTPUTF8 on MAIL FROM (RFC 6531): the next hop must offer it if the message needs it. */
+  smtpUtf8?: boolean;
 }
 
 export type SpoolResult = { accepted: true; bytes: number } | { accepted: false; bytes: number; reason: 'too-big' };
@@ -150,6 +152,8 @@ export class Spool {
       return { accepted: true, bytes };
     } catch (err) {
       out.destroy();
+      // A refusal can come before the file is even open: wait for it to close, or the open would recreate it after the rm.
+      await finished(out).catch(() => undefined);
       await rm(temporary, { force: true });
       throw err;
     }

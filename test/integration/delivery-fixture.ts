@@ -35,13 +35,14 @@ export class NextHop {
     readonly port: number,
   ) {}
 
-  static async start(t: Test, options: { tls?: { key: string; cert: string }; noStartTls?: boolean } = {}): Promise<NextHop> {
+  static async start(t: Test, options: { tls?: { key: string; cert: string }; noStartTls?: boolean; noSmtpUtf8?: boolean } = {}): Promise<NextHop> {
     let hop: NextHop | undefined;
     const serverOptions: SMTPServerOptions = {
       authOptional: true,
       disabledCommands: ['AUTH'],
       logger: false,
       hideSTARTTLS: options.noStartTls ?? false,
+      hideSMTPUTF8: options.noSmtpUtf8 ?? false,
       ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
       onRcptTo(address, _session, callback) {
         const refusal = hop?.rcpt(address.address);

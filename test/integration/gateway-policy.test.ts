@@ -66,7 +66,7 @@ t.test('AUTH before TLS, where the policy requires TLS for authentication, gets 
   const smtp = await RawSmtp.connect(port);
   t.teardown(() => smtp.close());
   await smtp.reply();
-  t.match(await smtp.command('EHLO client.example.com'), /250-AUTH PLAIN LOGIN/);
+  t.notMatch(await smtp.command('EHLO client.example.com'), /250[- ]AUTH/, 'AUTH is not offered before TLS (smtpd_tls_auth_only)');
   t.equal(await smtp.command('AUTH PLAIN AGpvaG4Ac2VjcmV0'), '538 5.7.11 Encryption required for requested authentication mechanism');
 });
 
@@ -185,7 +185,7 @@ t.test('a committed policy change is live for new connections while an open sess
   t.equal(await open.command('MAIL FROM:<john.doe@example.com> SIZE=5000'), '250 2.1.0 Accepted', 'the open session keeps the limit it started with');
   await open.command('RCPT TO:<jane.roe@example.com>');
   await open.command('DATA');
-  t.match(await open.command(`Subject: old policy\r\n\r\n${'y'.repeat(3000)}\r\n.`), /^250 2\.0\.0 Ok: queued as/, 'and completes its message');
+  t.match(await open.command(`Subject: old policy\r\n\r\n${`${'y'.repeat(75)}\r\n`.repeat(40)}.`), /^250 2\.0\.0 Ok: queued as/, 'and completes its message');
 });
 
 t.test('a spool below its free-space reserve refuses new mail with 452 4.3.1 and keeps what it holds', async (t) => {

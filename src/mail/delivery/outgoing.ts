@@ -3,7 +3,8 @@
 // - Authentication-Results (RFC 8601) says how the sender authenticated to us:
 //   `auth=pass smtp.auth=<user>` for SMTP AUTH, `auth=pass (TLS client
 //   certificate) smtp.auth="<subject>"` for a certificate, `auth=none` otherwise.
-//   Results that claim to come from our own authserv-id are forged and dropped (RFC 8601 5).
+//   Results that claim to come from our own authserv-id are forged and dropped (RFC 8601 5);
+//   the authserv-id is parsed by the grammar (authserv-id.ts), and a field without one is dropped too.
 //   Mail the appliance made itself (bounces, alerts) had no sender to authenticate and gets none.
 // - DKIM-Signature, for authenticated senders on a relaying listener whose
 //   mail flow policy signs, with the profile of the From domain.
@@ -13,6 +14,7 @@ import type { ApplianceConfig } from '../../os/config/schema.js';
 import { HostAccessTable } from '../host-access.js';
 import { resolvePolicy } from '../mail-flow-policy.js';
 import type { Envelope } from '../spool.js';
+import { claimsAuthservId } from './authserv-id.js';
 import { dkimSignature, type HsmSign, hashBody, modesOf, profileFor } from './dkim-signer.js';
 import { parseHeaderBlock } from './headers.js';
 import type { QueuedMessage } from './queue-store.js';
@@ -53,7 +55,7 @@ export interface Outgoing {
 export async function prepareOutgoing(path: string, queued: QueuedMessage, config: ApplianceConfig, sign: HsmSign | undefined): Promise<Outgoing> {
   const id = authservId(queued.envelope, config).toLowerCase();
   const original = parseHeaderBlock(queued.headerBlock);
-  const forged = original.filter((f) => f.name.toLowerCase() === 'authentication-results' && f.value.trim().toLowerCase().split(/[;\s]/)[0] === id);
+  const forged = original.filter((f) => f.name.toLowerCase() === 'authentication-results' && claimsAuthservId(f.value, id));
   const kept =
     forged.length === 0
       ? queued.headerBlock

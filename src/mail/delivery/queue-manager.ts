@@ -344,6 +344,7 @@ export class QueueManager {
         log: this.event,
         onConnected: (dcid, hop) => this.event('delivery.start', { dcid, mid, rids: rids.join(', '), host: hop.host, port: hop.port }),
         timeouts: this.options.timeouts ?? { connectMs: 30_000, greetingMs: 30_000, socketMs: 120_000 },
+        smtpUtf8: { requested: envelope.smtpUtf8 === true, headerBlock: queued.headerBlock },
       });
       if (outgoing.signedWith) this.event('message.dkim', { mid, profile: outgoing.signedWith });
       if (!result.host) {

@@ -10,6 +10,7 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { MailLogWriter } from '../mail-log.js';
 import type { CachedConnection, ConnectionCache } from './connection-cache.js';
 import type { Destination, NextHop } from './routes.js';
+import { asciiAddress, smtpUtf8Bounce, smtpUtf8Need } from './smtputf8.js';
 
 export type Outcome = { kind: 'delivered' | 'deferred' | 'bounced'; reply: string };
 
@@ -38,6 +39,8 @@ export interface AttemptOptions {
   /** Called once a host greeted us (and TLS is up), before the transaction. */
   onConnected?: (dcid: number, hop: NextHop) => void;
   timeouts: { connectMs: number; greetingMs: number; socketMs: number };
+  /** The client's SMTPUTF8 flag and the spooled header block: what decides whether a server without SMTPUTF8 can take the message. */
+  smtpUtf8?: { requested: boolean; headerBlock: string };
 }
 
 interface SmtpError extends Error {
@@ -136,10 +139,27 @@ export async function attemptDelivery(options: AttemptOptions): Promise<AttemptR
     options.onConnected?.(cached.dcid, hop);
     cached.uses++;
     let clean = false;
+    let mailFrom = options.mailFrom;
+    let wire = recipients;
+    if (!(cached.connection as unknown as { _supportedExtensions?: string[] })._supportedExtensions?.includes('SMTPUTF8')) {
+      const why = smtpUtf8Need({ requested: options.smtpUtf8?.requested ?? false, mailFrom, rcptTo: recipients, headerBlock: options.smtpUtf8?.headerBlock ?? '' });
+      if (why) {
+        options.log('delivery.no-smtputf8', { dcid: cached.dcid, host: hop.host, why });
+        for (const r of recipients) outcomes.set(r, { kind: 'bounced', reply: smtpUtf8Bounce(hop.host, why) });
+        if (options.cache) options.cache.put(key, cached);
+        else cached.connection.quit();
+        return { dcid: cached.dcid, host: hop, ...(cached.tls ? { tls: cached.tls } : {}), outcomes };
+      }
+      // Internationalized domains go out as A-labels (smtpUtf8Need has checked that every address converts).
+      mailFrom = mailFrom && (asciiAddress(mailFrom) ?? mailFrom);
+      wire = recipients.map((r) => asciiAddress(r) ?? r);
+    }
+    const original = new Map(wire.map((w, i) => [w.toLowerCase(), recipients[i] as string]));
+    const ours = (address: string) => original.get(address.toLowerCase()) ?? address;
     try {
-      const info = await send(cached.connection, { from: options.mailFrom, to: recipients }, options.message());
-      for (const r of info.accepted) outcomes.set(r, { kind: 'delivered', reply: info.response.replace(/\s+/g, ' ').trim() });
-      for (const err of (info.rejectedErrors ?? []) as SmtpError[]) if (err.recipient) outcomes.set(err.recipient, classify(err));
+      const info = await send(cached.connection, { from: mailFrom, to: wire }, options.message());
+      for (const r of info.accepted) outcomes.set(ours(String(r)), { kind: 'delivered', reply: info.response.replace(/\s+/g, ' ').trim() });
+      for (const err of (info.rejectedErrors ?? []) as SmtpError[]) if (err.recipient) outcomes.set(ours(err.recipient), classify(err));
       clean = true;
     } catch (caught) {
       const err = caught as SmtpError;
@@ -148,7 +168,7 @@ export async function attemptDelivery(options: AttemptOptions): Promise<AttemptR
         options.cache?.close(cached);
         return attemptDelivery({ ...options, cache: undefined, destination: { ...destination, hops: [hop, ...destination.hops.filter((h) => h !== hop)] } });
       }
-      const perRecipient = new Map((err.rejectedErrors ?? []).filter((e) => e.recipient).map((e) => [e.recipient as string, classify(e)]));
+      const perRecipient = new Map((err.rejectedErrors ?? []).filter((e) => e.recipient).map((e) => [ours(e.recipient as string), classify(e)]));
       for (const r of recipients) outcomes.set(r, perRecipient.get(r) ?? classify(err));
     }
     if (clean && options.cache) options.cache.put(key, cached);

@@ -170,6 +170,8 @@ const mailFlowPolicy = z.strictObject({
   smtpAuth: onOffPreferredRequired.optional(),
   requireTlsForSmtpAuth: z.boolean().optional(),
   dkimSigning: z.boolean().optional(),
+  /** Lines ending in a bare LF (or holding a bare CR), in commands and message text: `reject` (550 5.5.2) or `normalize` to CRLF. Unset everywhere: reject on public listeners, normalize on private ones (Postfix's smtpd_forbid_bare_newline). */
+  bareNewline: z.enum(['reject', 'normalize']).optional(),
 });
 export const builtInSenderGroups = ['RELAYLIST', 'ALLOWLIST', 'BLOCKLIST', 'SUSPECTLIST', 'UNKNOWNLIST', 'ALL'] as const;
 const senderGroup = z.strictObject({
