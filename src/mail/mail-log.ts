@@ -28,7 +28,7 @@ const templates = {
   'message.to': 'MID {mid} ICID {icid} RID {rid} To: <{address}>',
   'message.spool-failed': 'MID {mid} ICID {icid} not accepted: spool write failed ({reason})',
   'message.too-large': 'MID {mid} ICID {icid} rejected: message size {bytes} bytes exceeds the limit of {limit}',
-  'message.refused': 'MID {mid} ICID {icid} refused: {reason}',
+  'message.refused': 'MID {mid} ICID {icid} rejected: {reason}',
   'connection.protocol-violation': 'ICID {icid} protocol violation: {what}',
   'message.ready': 'MID {mid} ICID {icid} ready {bytes} bytes from <{from}>',
   // Delivery: connections (DCID) and what became of each message

@@ -36,7 +36,7 @@ const samples: { [N in MailEventName]: [MailEventFields<N>, string] } = {
   'message.to': [{ mid: 12, icid: 7, rid: 1, address: 'x@y.example' }, 'MID 12 ICID 7 RID 1 To: <x@y.example>'],
   'message.spool-failed': [{ mid: 12, icid: 7, reason: 'ENOSPC' }, 'MID 12 ICID 7 not accepted: spool write failed (ENOSPC)'],
   'message.too-large': [{ mid: 12, icid: 7, bytes: 900, limit: 100 }, 'MID 12 ICID 7 rejected: message size 900 bytes exceeds the limit of 100'],
-  'message.refused': [{ mid: 12, icid: 7, reason: '550 5.6.0 a line over 998 octets' }, 'MID 12 ICID 7 refused: 550 5.6.0 a line over 998 octets'],
+  'message.refused': [{ mid: 12, icid: 7, reason: '550 5.6.0 a line over 998 octets' }, 'MID 12 ICID 7 rejected: 550 5.6.0 a line over 998 octets'],
   'connection.protocol-violation': [{ icid: 7, what: 'bare LF in a command' }, 'ICID 7 protocol violation: bare LF in a command'],
   'message.ready': [{ mid: 12, icid: 7, bytes: 900, from: 'a@b.example' }, 'MID 12 ICID 7 ready 900 bytes from <a@b.example>'],
   'delivery.connection': [{ dcid: 3, host: 'mx.example.net', port: 25 }, 'New SMTP DCID 3 address mx.example.net port 25'],
