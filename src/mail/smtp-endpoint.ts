@@ -8,11 +8,14 @@ import { hostname as osHostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Alert } from '../os/alerts.js';
 import type { ApplianceConfig, Listener } from '../os/config/schema.js';
 import type { Logger } from '../os/logging/logger.js';
 import type { LogSubscriptions } from '../os/logging/subscriptions.js';
+import { type AbuseCounterStore, AbuseGuard, type SessionLimits } from './abuse-limits.js';
 import type { CertificateFields } from './certificate-fields.js';
 import { type ClientCertificateVerdict, type RevocationPolicy, verifyClientCertificate } from './client-certificate.js';
+import { guardData } from './data-deadline.js';
 import { DistrustList } from './distrust.js';
 import { HostAccessTable, verifiedReverseName } from './host-access.js';
 import type { IdCounter } from './id-counter.js';
@@ -44,6 +47,10 @@ export interface GatewayDependencies {
   tlsKeysAvailable?(): boolean;
   /** A connection's TLS handshake failed. */
   tlsHandshakeFailed?(err: Error): void;
+  /** Where abuse blocks are announced (one alert per block start). */
+  alerts?: { raise(alert: Alert): unknown };
+  /** Counts of the abuse limits; by default one in-process store per gateway (abuse-limits.ts). */
+  abuseStore?: AbuseCounterStore;
 }
 
 export interface ConnectionState extends ConnectionPolicyView {
@@ -58,6 +65,7 @@ export interface ConnectionState extends ConnectionPolicyView {
   authUnavailable?: string;
   /** Tells the listener the connection is over (its count of open connections). */
   ended?: () => void;
+  abuse: SessionLimits;
 }
 
 const sessions = new WeakMap<SMTPServerSession, ConnectionState>();
@@ -96,6 +104,7 @@ export class SmtpEndpoint {
   private readonly certificateProfile: string | undefined;
   /** The LDAP profile AUTH goes through: the listener's own, or its certificate profile's fallback. */
   private readonly passwordProfile: string | undefined;
+  private readonly abuse: AbuseGuard;
 
   private constructor(
     readonly listener: Listener,
@@ -105,6 +114,7 @@ export class SmtpEndpoint {
     tlsProblem: string | undefined,
   ) {
     this.hostAccess = new HostAccessTable(listener);
+    this.abuse = new AbuseGuard(listener.name, { logs: deps.logs, alerts: deps.alerts, store: deps.abuseStore }, deps);
     this.distrust = new DistrustList(config.certificates.distrusted);
     this.tlsProblem = tlsProblem;
     const profile = config.smtpAuth.profiles.find((p) => p.name === listener.smtpAuthProfile);
@@ -202,6 +212,8 @@ export class SmtpEndpoint {
       log(`ICID ${icid} close`);
       return;
     }
+    const slot = await this.abuse.admit(socket, ip, icid, policy);
+    if (!slot) return;
     const tlsUsable = () => !this.tlsProblem && this.deps.tlsKeysAvailable?.() !== false;
     const state: ConnectionState = {
       icid,
@@ -210,7 +222,11 @@ export class SmtpEndpoint {
       messages: 0,
       tls: policy.tls,
       requireTlsForSmtpAuth: policy.requireTlsForSmtpAuth,
-      ...(ended ? { ended } : {}),
+      ended: () => {
+        slot.release();
+        ended?.();
+      },
+      abuse: this.abuse.session(ip, icid, policy),
       // Asked at STARTTLS time: the HSM may have gone since the connection opened.
       get tlsAvailable() {
         return tlsUsable();
@@ -335,13 +351,15 @@ export class SmtpEndpoint {
   private async onAuth(username: string, password: string, session: SMTPServerSession): Promise<string> {
     const state = this.state(session);
     if (!this.passwordProfile || !this.deps.authenticator) throw replies.authUnavailable();
+    const blocked = await state.abuse.beforeAuth();
+    if (blocked) throw blocked;
     const result = await this.deps.authenticator.passwordLogin(this.passwordProfile, username, password, this.context(state, session));
     switch (result.status) {
       case 'authenticated':
         state.authenticatedAs = { method: 'smtp-auth', identity: result.user, user: result.user };
         return result.user;
       case 'invalid-credentials':
-        throw replies.invalidCredentials();
+        throw await state.abuse.authFailed(username, replies.invalidCredentials());
       case 'not-allowed':
         throw result.reply ? smtpError(result.reply.code, '5.7.1', result.reply.text) : replies.invalidCredentials();
       case 'temporary-failure':
@@ -412,9 +430,13 @@ export class SmtpEndpoint {
       receivedAt: new Date().toISOString(),
     };
     let result: Awaited<ReturnType<Spool['accept']>>;
+    const deadline = guardData(stream, state.policy);
     try {
       result = await this.deps.spool.accept(this.receivedHeader(session, mid), stream, envelope, state.policy.maxMessageBytes);
     } catch (err) {
+      deadline.stop();
+      if (deadline.cut) this.deps.logs.write('mail', 'warning', `MID ${mid} ICID ${state.icid} address ${session.remoteAddress} DATA cut: 421 ${deadline.reply().message}`);
+      if (deadline.cut) throw deadline.reply();
       this.deps.logger.error({ err, mid }, 'spool write failed');
       this.deps.logs.write('mail', 'warning', `MID ${mid} ICID ${state.icid} not accepted: spool write failed (${(err as Error).message})`);
       throw (err as NodeJS.ErrnoException).code === 'ENOSPC' ? replies.spoolFull() : replies.spoolFailure();
@@ -423,7 +445,9 @@ export class SmtpEndpoint {
       this.deps.logs.write('mail', 'info', `MID ${mid} ICID ${state.icid} rejected: message size ${result.bytes} bytes exceeds the limit of ${state.policy.maxMessageBytes}`);
       throw replies.messageTooBig(state.policy.maxMessageBytes);
     }
+    deadline.stop();
     state.messages++;
+    state.abuse.messageAccepted();
     state.mid = undefined;
     this.deps.authenticator?.recordMessage({
       session: this.context(state, session),

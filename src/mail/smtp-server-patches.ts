@@ -6,6 +6,7 @@
 
 import type { SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection';
+import type { SessionAbuseHooks } from './abuse-limits.js';
 import { replies } from './smtp-replies.js';
 
 export interface ConnectionPolicyView {
@@ -13,6 +14,8 @@ export interface ConnectionPolicyView {
   requireTlsForSmtpAuth: boolean;
   /** False when the listener's certificate or its HSM key cannot be used. */
   tlsAvailable: boolean;
+  /** Per-address error counting: slows commands past the soft limit, 421 at the hard one (abuse-limits.ts). */
+  abuse?: SessionAbuseHooks;
 }
 
 type PatchedConnection = {
@@ -68,6 +71,8 @@ export function installSmtpServerPatches(lookup: typeof policyOf): void {
     return onCommand.call(this, command, callback);
   } as unknown as Method<never[]>;
 
+  installAbusePatches(proto);
+
   const handleAuth = proto.handler_AUTH as unknown as Method<[Buffer | string, Callback]>;
   proto.handler_AUTH = function (this: PatchedConnection, command: Buffer | string, callback: Callback) {
     const policy = policyOf(this.session);
@@ -88,5 +93,28 @@ export function installSmtpServerPatches(lookup: typeof policyOf): void {
       return callback();
     }
     return handleStartTls.call(this, command, callback);
+  } as unknown as Method<never[]>;
+}
+
+/** Every error reply is counted for the client's address; each command waits as the count says, or the session ends with 421. */
+function installAbusePatches(proto: Record<string, Method<never[]>>): void {
+  const send = proto.send as unknown as Method<[number, unknown, unknown?]>;
+  proto.send = function (this: PatchedConnection, code: number, data: unknown, context?: unknown) {
+    if (code >= 400) policyOf(this.session)?.abuse?.errorReplied(code);
+    return send.call(this, code, data, context);
+  } as unknown as Method<never[]>;
+
+  const onCommand = proto._onCommand as unknown as Method<[Buffer | string, Callback]>;
+  proto._onCommand = function (this: PatchedConnection, command: Buffer | string, callback: Callback) {
+    const gate = policyOf(this.session)?.abuse?.beforeCommand();
+    if (gate?.refuse) {
+      this.send(gate.refuse.responseCode, gate.refuse.message);
+      return callback();
+    }
+    if (gate?.delayMs) {
+      setTimeout(() => onCommand.call(this, command, callback), gate.delayMs);
+      return;
+    }
+    return onCommand.call(this, command, callback);
   } as unknown as Method<never[]>;
 }
