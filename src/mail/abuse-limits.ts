@@ -293,7 +293,7 @@ export class AbuseGuard {
       client,
       this.now() + limits.errorWindowSeconds * 1000,
       `${client} reached the hard error limit`,
-      `${errors} errors without delivering mail; each session from it ends at its next error`,
+      `${errors} errors without delivering mail; sessions from it end at their first command until the count expires`,
     );
   }
 
