@@ -179,8 +179,8 @@ const limitCount = (max: number) => z.number().int().min(1).max(max).optional();
 const limitSeconds = (min: number, max: number) => z.number().int().min(min).max(max).optional();
 const abuseLimitFields = {
   errorSleepMs: z.number().int().min(0).max(60_000).optional().describe('ms each command waits per error past softErrorLimit (1000)'),
-  softErrorLimit: limitCount(1000).describe('errors of a client address before its commands are slowed (10)'),
-  hardErrorLimit: limitCount(1000).describe('errors of a client address that end its session with 421 4.7.0 (20)'),
+  softErrorLimit: limitCount(100_000).describe('errors of a client address before its commands are slowed (10)'),
+  hardErrorLimit: limitCount(100_000).describe('errors of a client address that end its session with 421 4.7.0 (20)'),
   errorWindowSeconds: limitSeconds(1, 86_400).describe('how long an error counts; an accepted message clears them (600)'),
   authFailureLimit: limitCount(1000).describe('failed AUTH from one address before AUTH from it is blocked (5)'),
   authFailureLimitPerUser: limitCount(100_000).describe('failed AUTH for one user name, from all addresses, past which each failing address is blocked (20)'),
