@@ -187,6 +187,8 @@ export interface SessionAbuseHooks {
 }
 
 const minuteMs = 60_000;
+/** A count a shared store failed to take is lost, never the session: mail does not wait on the cluster. */
+const ignore = () => {};
 const storesOf = new WeakMap<object, AbuseCounterStore>();
 
 /** One in-process store per gateway (its dependencies object), shared by every endpoint a reload makes. */
@@ -265,7 +267,7 @@ export class AbuseGuard {
     const release = () => {
       if (released) return;
       released = true;
-      void this.store.release(this.key('open', client));
+      this.store.release(this.key('open', client)).catch(ignore);
     };
     socket.once('close', release);
     return { release };
@@ -351,16 +353,16 @@ export class SessionLimits implements SessionAbuseHooks {
     private readonly icid: number,
     private readonly limits: AbuseLimits,
   ) {
-    void guard.errors(ip, false, limits).then((n) => {
+    guard.errors(ip, false, limits).then((n) => {
       this.errors = Math.max(this.errors, n);
-    });
+    }, ignore);
   }
 
   beforeCommand(): { delayMs: number; refuse?: SmtpReplyError } {
     const decision = decideAfterErrors(this.errors, this.limits);
     if (decision.close && !this.closing) {
       this.closing = true;
-      void this.guard.hardLimitReached(this.ip, this.icid, this.errors, this.limits);
+      this.guard.hardLimitReached(this.ip, this.icid, this.errors, this.limits).catch(ignore);
     }
     return decision.close ? { delayMs: 0, refuse: abuseReplies.tooManyErrors() } : { delayMs: decision.delayMs };
   }
@@ -368,15 +370,15 @@ export class SessionLimits implements SessionAbuseHooks {
   errorReplied(code: number): void {
     if (code < 400 || code === 421) return; // 421 ends the session itself
     this.errors++;
-    void this.guard.errors(this.ip, true, this.limits).then((n) => {
+    this.guard.errors(this.ip, true, this.limits).then((n) => {
       this.errors = Math.max(this.errors, n);
-    });
+    }, ignore);
   }
 
   /** "Without delivering mail": an accepted message clears the address's errors, as in Postfix. */
   messageAccepted(): void {
     this.errors = 0;
-    void this.guard.clearErrors(this.ip);
+    this.guard.clearErrors(this.ip).catch(ignore);
   }
 
   /** Before the password is checked: a blocked address gets 454 4.7.0, whatever it sends, and the directory is not asked. */
