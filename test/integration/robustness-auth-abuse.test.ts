@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { LdapSmtpAuthenticator } from '../../src/mail/auth/authenticator.js';
 import { AuthReportStore } from '../../src/mail/auth/report-store.js';
@@ -77,7 +78,7 @@ const { mailLog, gateway, config } = await startGateway(
     listeners: [
       // Here only the AUTH limits act: the error limits are left far away.
       ...listener('AuthLimits', ports.auth, { softErrorLimit: 20, hardErrorLimit: 40 }),
-      ...listener('Places', ports.places),
+      ...listener('Places', ports.places, { tls: 'preferred' }),
       ...listener('Rate', ports.rate, { connectionRateLimit: 5 }),
       ...listener('Data', ports.data),
       ...listener('Errors', ports.errors),
@@ -96,7 +97,11 @@ const alertsMatching = (pattern: RegExp) =>
 class Client {
   private buffer = '';
   closed = false;
-  private constructor(private readonly socket: Socket) {
+  private constructor(private socket: Socket) {
+    this.listen(socket);
+  }
+
+  private listen(socket: Socket): void {
     socket.on('data', (d: Buffer) => {
       this.buffer += d.toString('latin1');
     });
@@ -104,6 +109,15 @@ class Client {
       this.closed = true;
     });
     socket.on('error', () => {});
+  }
+
+  async startTls(): Promise<void> {
+    if (!(await this.command('STARTTLS')).startsWith('220')) throw new Error('STARTTLS refused');
+    const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false, servername: 'mail.example.com' });
+    await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+    this.socket = secure;
+    this.closed = false;
+    this.listen(secure);
   }
 
   static async open(port: number, from: string): Promise<Client> {
@@ -261,6 +275,19 @@ t.test('one address cannot take every connection place; another still gets a ban
   t.match(await again.reply(), /^220 /, 'a place given back can be taken again');
   again.close();
   for (const c of held) c.close();
+
+  // smtp-server drops the raw socket's listeners at STARTTLS: the places of TLS sessions must come back too.
+  for (let round = 0; round < 2; round++) {
+    const secured: Client[] = [];
+    for (let i = 0; i < limits.connectionCountLimit; i++) {
+      const c = await session(ports.places, '127.0.0.32');
+      await c.startTls();
+      t.match(await c.command('EHLO client.example.com'), /^250/, `round ${round + 1}: TLS session ${i + 1} from 127.0.0.32`);
+      secured.push(c);
+    }
+    for (const c of secured) c.close();
+    await sleep(300);
+  }
   t.match(mailLog(), /Warning: ICID \d+ address 127\.0\.0\.30 REFUSED: 3 open connections \(limit 3\): 421 4\.7\.0/);
   t.equal(alertsMatching(/connections from 127\.0\.0\.30 refused: connection count limit on listener Places/).length, 1, 'one alert for the three refusals');
 });
