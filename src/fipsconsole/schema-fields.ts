@@ -123,7 +123,11 @@ export function applyAssignments(target: Record<string, unknown>, objectSchema: 
 
 export function fieldHelp(objectSchema: AnySchema): string {
   return Object.entries(objectSchema.shape ?? {})
-    .map(([key, field]) => `  ${key}: ${describe(field)}${['optional', 'default'].includes(field._zod.def.type) ? ' (or "default")' : ''}`)
+    .map(([key, field]) => {
+      // A field's meaning, where the schema gives one (.describe), follows its type.
+      const meaning = field.description ?? unwrap(field).description;
+      return `  ${key}: ${describe(field)}${['optional', 'default'].includes(field._zod.def.type) ? ' (or "default")' : ''}${meaning ? ` - ${meaning}` : ''}`;
+    })
     .join('\n');
 }
 

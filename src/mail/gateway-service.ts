@@ -114,6 +114,7 @@ await runService('gateway', {
       },
       revocation: () => ({ checker: runtime.config.crl.enabled ? crl?.revocationChecker() : undefined, whenUnknown: runtime.config.crl.whenIssuerHasNoCrl }),
       authenticator,
+      alerts: runtime.alerts,
       tlsKeysAvailable: () => watch?.available ?? true,
       tlsHandshakeFailed: (err) => watch?.handshakeFailed(err),
     });

@@ -14,6 +14,9 @@ const templates = {
   'connection.rejected': 'ICID {icid} REJECT: {reply}',
   'connection.policy': 'ICID {icid} {action} SG {senderGroup} policy {policy}',
   'connection.close': 'ICID {icid} close',
+  'connection.refused': 'ICID {icid} address {ip} REFUSED: {what}: {reply}',
+  'connection.error-limit': 'ICID {icid} address {ip} disconnected: {errors} errors (hard limit {limit}): 421 4.7.0',
+  'auth.blocked': 'ICID {icid} address {ip} AUTH blocked for {seconds} s: {why}',
   'connection.tls': 'ICID {icid} TLS success protocol {protocol} cipher {cipher}',
   'certificate.none': 'ICID {icid} client certificate none',
   'certificate.rejected': 'ICID {icid} client certificate subject {subject:json} verdict rejected: {reason}',
@@ -30,6 +33,7 @@ const templates = {
   'message.too-large': 'MID {mid} ICID {icid} rejected: message size {bytes} bytes exceeds the limit of {limit}',
   'message.refused': 'MID {mid} ICID {icid} rejected: {reason}',
   'connection.protocol-violation': 'ICID {icid} protocol violation: {what}',
+  'message.data-cut': 'MID {mid} ICID {icid} address {ip} DATA cut: {reply}',
   'message.ready': 'MID {mid} ICID {icid} ready {bytes} bytes from <{from}>',
   // Delivery: connections (DCID) and what became of each message
   'delivery.connection': 'New SMTP DCID {dcid} address {host} port {port}',
@@ -70,7 +74,7 @@ export interface MailEvent {
   fields: Record<string, string | number>;
 }
 
-const numberFields = new Set(['mid', 'icid', 'rid', 'dcid', 'bytes', 'port', 'declared', 'limit', 'ageSeconds', 'maxSeconds', 'dsnMid']);
+const numberFields = new Set(['mid', 'icid', 'rid', 'dcid', 'bytes', 'port', 'declared', 'limit', 'ageSeconds', 'maxSeconds', 'dsnMid', 'errors', 'seconds']);
 const placeholder = /\{(\w+)(:json)?\}/g;
 
 interface Compiled {

@@ -8,11 +8,14 @@ import { hostname as osHostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Alert } from '../os/alerts.js';
 import type { ApplianceConfig, Listener } from '../os/config/schema.js';
 import type { Logger } from '../os/logging/logger.js';
 import type { LogSubscriptions } from '../os/logging/subscriptions.js';
+import { type AbuseCounterStore, AbuseGuard, type SessionLimits } from './abuse-limits.js';
 import type { CertificateFields } from './certificate-fields.js';
 import { type ClientCertificateVerdict, type RevocationPolicy, verifyClientCertificate } from './client-certificate.js';
+import { guardData } from './data-deadline.js';
 import { DistrustList } from './distrust.js';
 import { HostAccessTable, verifiedReverseName } from './host-access.js';
 import type { IdCounter } from './id-counter.js';
@@ -46,6 +49,10 @@ export interface GatewayDependencies {
   tlsKeysAvailable?(): boolean;
   /** A connection's TLS handshake failed. */
   tlsHandshakeFailed?(err: Error): void;
+  /** Where abuse blocks are announced (one alert per block start). */
+  alerts?: { raise(alert: Alert): unknown };
+  /** Counts of the abuse limits; by default one in-process store per gateway (abuse-limits.ts). */
+  abuseStore?: AbuseCounterStore;
 }
 
 export interface ConnectionState extends ConnectionPolicyView {
@@ -60,6 +67,7 @@ export interface ConnectionState extends ConnectionPolicyView {
   authUnavailable?: string;
   /** Tells the listener the connection is over (its count of open connections). */
   ended?: () => void;
+  abuse: SessionLimits;
 }
 
 const sessions = new WeakMap<SMTPServerSession, ConnectionState>();
@@ -100,6 +108,7 @@ export class SmtpEndpoint {
   private readonly certificateProfile: string | undefined;
   /** The LDAP profile AUTH goes through: the listener's own, or its certificate profile's fallback. */
   private readonly passwordProfile: string | undefined;
+  private readonly abuse: AbuseGuard;
 
   private constructor(
     readonly listener: Listener,
@@ -109,6 +118,7 @@ export class SmtpEndpoint {
     tlsProblem: string | undefined,
   ) {
     this.hostAccess = new HostAccessTable(listener);
+    this.abuse = new AbuseGuard(listener.name, { logs: deps.logs, alerts: deps.alerts, store: deps.abuseStore }, deps);
     this.distrust = new DistrustList(config.certificates.distrusted);
     const clientCas = clientCertificateAuthorities(config, listener);
     this.clientCas = { pem: clientCas.map((ca) => ca.pem), anchors: anchorCertificates(clientCas) };
@@ -224,6 +234,8 @@ export class SmtpEndpoint {
       log('connection.close', { icid });
       return;
     }
+    const slot = await this.abuse.admit(socket, ip, icid, policy);
+    if (!slot) return;
     const tlsUsable = () => !this.tlsProblem && this.deps.tlsKeysAvailable?.() !== false;
     const state: ConnectionState = {
       icid,
@@ -234,7 +246,11 @@ export class SmtpEndpoint {
       requireTlsForSmtpAuth: policy.requireTlsForSmtpAuth,
       bareNewline: policy.bareNewline,
       violation: (what) => log('connection.protocol-violation', { icid, what }),
-      ...(ended ? { ended } : {}),
+      ended: () => {
+        slot.release();
+        ended?.();
+      },
+      abuse: this.abuse.session(ip, icid, policy),
       // Asked at STARTTLS time: the HSM may have gone since the connection opened.
       get tlsAvailable() {
         return tlsUsable();
@@ -364,13 +380,15 @@ export class SmtpEndpoint {
   private async onAuth(username: string, password: string, session: SMTPServerSession): Promise<string> {
     const state = this.state(session);
     if (!this.passwordProfile || !this.deps.authenticator) throw replies.authUnavailable();
+    const blocked = await state.abuse.beforeAuth();
+    if (blocked) throw blocked;
     const result = await this.deps.authenticator.passwordLogin(this.passwordProfile, username, password, this.context(state, session));
     switch (result.status) {
       case 'authenticated':
         state.authenticatedAs = { method: 'smtp-auth', identity: result.user, user: result.user };
         return result.user;
       case 'invalid-credentials':
-        throw replies.invalidCredentials();
+        throw await state.abuse.authFailed(username, replies.invalidCredentials());
       case 'not-allowed':
         throw result.reply ? smtpError(result.reply.code, '5.7.1', result.reply.text) : replies.invalidCredentials();
       case 'temporary-failure':
@@ -442,9 +460,15 @@ export class SmtpEndpoint {
       ...(session.envelope.smtpUtf8 ? { smtpUtf8: true } : {}),
     };
     let result: Awaited<ReturnType<Spool['accept']>>;
+    const deadline = guardData(stream, state.policy);
     try {
       result = await this.deps.spool.accept(this.receivedHeader(session, mid), stream, envelope, state.policy.maxMessageBytes);
     } catch (err) {
+      deadline.stop();
+      if (deadline.cut) {
+        logMailEvent(this.deps.logs, 'warning', 'message.data-cut', { mid, icid: state.icid, ip: session.remoteAddress, reply: `421 ${deadline.reply().message}` });
+        throw deadline.reply();
+      }
       if (isMessageRefusal(err)) {
         // A message over the size limit gets the size reply, whatever else is wrong with its text.
         const size = (stream as { byteLength?: number }).byteLength ?? 0;
@@ -463,7 +487,9 @@ export class SmtpEndpoint {
       logMailEvent(this.deps.logs, 'info', 'message.too-large', { mid, icid: state.icid, bytes: result.bytes, limit: state.policy.maxMessageBytes });
       throw replies.messageTooBig(state.policy.maxMessageBytes);
     }
+    deadline.stop();
     state.messages++;
+    state.abuse.messageAccepted();
     state.mid = undefined;
     this.deps.authenticator?.recordMessage({
       session: this.context(state, session),

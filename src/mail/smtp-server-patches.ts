@@ -10,6 +10,7 @@
 import type { Readable } from 'node:stream';
 import type { SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection';
+import type { SessionAbuseHooks } from './abuse-limits.js';
 import { messageTextChecker } from './message-text-check.js';
 import {
   type BareNewlinePolicy,
@@ -33,6 +34,8 @@ export interface ConnectionPolicyView {
   bareNewline: BareNewlinePolicy;
   /** Hears of a protocol violation that ends the session (for the mail log). */
   violation?(what: string): void;
+  /** Per-address error counting: slows commands past the soft limit, 421 at the hard one (abuse-limits.ts). */
+  abuse?: SessionAbuseHooks;
 }
 
 /** What the raw input said about a command line: how it ended, and how many octets had arrived after it. */
@@ -230,6 +233,8 @@ export function installSmtpServerPatches(lookup: typeof policyOf): void {
     return onCommand.call(this, command, callback);
   } as unknown as Method<never[]>;
 
+  installAbusePatches(proto);
+
   const handleAuth = proto.handler_AUTH as unknown as Method<[Buffer | string, Callback]>;
   proto.handler_AUTH = function (this: PatchedConnection, command: Buffer | string, callback: Callback) {
     const policy = policyOf(this.session);
@@ -289,5 +294,28 @@ export function installSmtpServerPatches(lookup: typeof policyOf): void {
       return callback();
     }
     return handleStartTls.call(this, command, callback);
+  } as unknown as Method<never[]>;
+}
+
+/** Every error reply is counted for the client's address; each command waits as the count says, or the session ends with 421. */
+function installAbusePatches(proto: Record<string, Method<never[]>>): void {
+  const send = proto.send as unknown as Method<[number, unknown, unknown?]>;
+  proto.send = function (this: PatchedConnection, code: number, data: unknown, context?: unknown) {
+    if (code >= 400) policyOf(this.session)?.abuse?.errorReplied(code);
+    return send.call(this, code, data, context);
+  } as unknown as Method<never[]>;
+
+  const onCommand = proto._onCommand as unknown as Method<[Buffer | string, Callback]>;
+  proto._onCommand = function (this: PatchedConnection, command: Buffer | string, callback: Callback) {
+    const gate = policyOf(this.session)?.abuse?.beforeCommand();
+    if (gate?.refuse) {
+      this.send(gate.refuse.responseCode, gate.refuse.message);
+      return callback();
+    }
+    if (gate?.delayMs) {
+      setTimeout(() => onCommand.call(this, command, callback), gate.delayMs);
+      return;
+    }
+    return onCommand.call(this, command, callback);
   } as unknown as Method<never[]>;
 }

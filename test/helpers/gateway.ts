@@ -108,6 +108,7 @@ export async function startGateway(
     mids: new IdCounter(join(token.root, 'spool', 'next-mid')),
     tlsMaterial: (label) => tlsOptionsFor(hsm.certificates, label, { tokenLabel: token.hsm.tokenLabel, pinFile: token.files.userPin }),
     revocation: () => revocation ?? { checker: undefined, whenUnknown: config.crl.whenIssuerHasNoCrl },
+    alerts: token.runtime.alerts,
     ...(authenticator ? { authenticator: authenticator(config) } : {}),
   });
   await gateway.apply(config);

@@ -51,6 +51,14 @@ const policies = (connection: 'relay' | 'accept', smtpAuth: 'required' | 'prefer
     tls: 'preferred' as const,
     smtpAuth,
     requireTlsForSmtpAuth: false,
+    // Every session here comes from 127.0.0.1, wrong passwords among them on purpose: the
+    // per-address AUTH and error limits would block it, so they are kept out of the way
+    // (robustness-auth-abuse.test.ts tests them).
+    errorSleepMs: 0,
+    softErrorLimit: 99_999,
+    hardErrorLimit: 100_000,
+    authFailureLimit: 1000,
+    authFailureLimitPerUser: 100_000,
   },
 ];
 const listeners = [

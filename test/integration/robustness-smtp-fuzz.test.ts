@@ -29,7 +29,24 @@ const port = await freePort();
 const { mailLog } = await startGateway(t, fixture, {
   listeners: listenerConfig(port, {
     maxConnections: 30,
-    policies: [{ name: 'DEFAULT', connection: 'accept', maxMessageBytes: 100_000, maxRecipientsPerMessage: 5, maxMessagesPerConnection: 3, tls: 'preferred', smtpAuth: 'off' }],
+    // Everything here comes from one address, on purpose: the per-address abuse limits (error
+    // sleep and hard limit, places per address) are kept out of the way so that the parser and
+    // the listener's own limit are what is tested; robustness-auth-abuse.test.ts tests those.
+    policies: [
+      {
+        name: 'DEFAULT',
+        connection: 'accept',
+        maxMessageBytes: 100_000,
+        maxRecipientsPerMessage: 5,
+        maxMessagesPerConnection: 3,
+        tls: 'preferred',
+        smtpAuth: 'off',
+        errorSleepMs: 0,
+        softErrorLimit: 99_999,
+        hardErrorLimit: 100_000,
+        connectionCountLimit: 29,
+      },
+    ],
   }),
 });
 

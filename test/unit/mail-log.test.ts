@@ -13,6 +13,12 @@ const samples: { [N in MailEventName]: [MailEventFields<N>, string] } = {
   'connection.rejected': [{ icid: 7, reply: '554 access denied' }, 'ICID 7 REJECT: 554 access denied'],
   'connection.policy': [{ icid: 7, action: 'ACCEPT', senderGroup: 'none', policy: 'DEFAULT' }, 'ICID 7 ACCEPT SG none policy DEFAULT'],
   'connection.close': [{ icid: 7 }, 'ICID 7 close'],
+  'connection.refused': [
+    { icid: 7, ip: '127.0.0.30', what: '3 open connections (limit 3)', reply: '421 4.7.0 Too many connections' },
+    'ICID 7 address 127.0.0.30 REFUSED: 3 open connections (limit 3): 421 4.7.0 Too many connections',
+  ],
+  'connection.error-limit': [{ icid: 7, ip: '127.0.0.60', errors: 6, limit: 6 }, 'ICID 7 address 127.0.0.60 disconnected: 6 errors (hard limit 6): 421 4.7.0'],
+  'auth.blocked': [{ icid: 7, ip: '127.0.0.2', seconds: 3, why: '4 failed AUTH attempts' }, 'ICID 7 address 127.0.0.2 AUTH blocked for 3 s: 4 failed AUTH attempts'],
   'connection.tls': [{ icid: 7, protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' }, 'ICID 7 TLS success protocol TLSv1.3 cipher TLS_AES_256_GCM_SHA384'],
   'certificate.none': [{ icid: 7 }, 'ICID 7 client certificate none'],
   'certificate.rejected': [
@@ -38,6 +44,7 @@ const samples: { [N in MailEventName]: [MailEventFields<N>, string] } = {
   'message.too-large': [{ mid: 12, icid: 7, bytes: 900, limit: 100 }, 'MID 12 ICID 7 rejected: message size 900 bytes exceeds the limit of 100'],
   'message.refused': [{ mid: 12, icid: 7, reason: '550 5.6.0 a line over 998 octets' }, 'MID 12 ICID 7 rejected: 550 5.6.0 a line over 998 octets'],
   'connection.protocol-violation': [{ icid: 7, what: 'bare LF in a command' }, 'ICID 7 protocol violation: bare LF in a command'],
+  'message.data-cut': [{ mid: 12, icid: 7, ip: '127.0.0.50', reply: '421 4.4.2 DATA arrives slower' }, 'MID 12 ICID 7 address 127.0.0.50 DATA cut: 421 4.4.2 DATA arrives slower'],
   'message.ready': [{ mid: 12, icid: 7, bytes: 900, from: 'a@b.example' }, 'MID 12 ICID 7 ready 900 bytes from <a@b.example>'],
   'delivery.connection': [{ dcid: 3, host: 'mx.example.net', port: 25 }, 'New SMTP DCID 3 address mx.example.net port 25'],
   'delivery.connection-failed': [{ dcid: 3, host: 'mx.example.net', port: 25, reply: 'ECONNREFUSED' }, 'DCID 3 connection to mx.example.net port 25 failed: ECONNREFUSED'],

@@ -157,6 +157,45 @@ const crlSource = z.strictObject({
 });
 
 const onOffPreferredRequired = z.enum(['off', 'preferred', 'required']);
+
+/**
+ * Abuse limits of a mail flow policy (src/mail/abuse-limits.ts, data-deadline.ts; each
+ * explained in src/mail/README.md). Unset in every policy, a field takes the built-in
+ * default below, chosen as Postfix chooses its own.
+ */
+export const abuseLimitDefaults = {
+  errorSleepMs: 1000, // smtpd_error_sleep_time 1s
+  softErrorLimit: 10, // smtpd_soft_error_limit
+  hardErrorLimit: 20, // smtpd_hard_error_limit
+  errorWindowSeconds: 600,
+  authFailureLimit: 5, // fail2ban's maxretry 5 in findtime 10m
+  authFailureLimitPerUser: 20,
+  authFailureWindowSeconds: 600,
+  authBlockSeconds: 900,
+  /** Unset: half the listener's maxConnections (Postfix's 50 is half its default process limit of 100). */
+  connectionCountLimit: undefined as number | undefined,
+  connectionRateLimit: 0, // smtpd_client_connection_rate_limit: off, as in Postfix
+  dataTimeoutSeconds: 600,
+  dataMinBytesPerSecond: 500, // smtpd_min_data_rate
+  dataMinRateGraceSeconds: 30,
+};
+const limitCount = (max: number) => z.number().int().min(1).max(max).optional();
+const limitSeconds = (min: number, max: number) => z.number().int().min(min).max(max).optional();
+const abuseLimitFields = {
+  errorSleepMs: z.number().int().min(0).max(60_000).optional().describe('ms each command waits per error past softErrorLimit (1000)'),
+  softErrorLimit: limitCount(100_000).describe('errors of a client address before its commands are slowed (10)'),
+  hardErrorLimit: limitCount(100_000).describe('errors of a client address that end its session with 421 4.7.0 (20)'),
+  errorWindowSeconds: limitSeconds(1, 86_400).describe('how long an error counts; an accepted message clears them (600)'),
+  authFailureLimit: limitCount(1000).describe('failed AUTH from one address before AUTH from it is blocked (5)'),
+  authFailureLimitPerUser: limitCount(100_000).describe('failed AUTH for one user name, from all addresses, past which each failing address is blocked (20)'),
+  authFailureWindowSeconds: limitSeconds(1, 86_400).describe('how long a failed AUTH counts (600)'),
+  authBlockSeconds: limitSeconds(1, 86_400).describe('how long a blocked address gets 454 4.7.0 to AUTH (900)'),
+  connectionCountLimit: limitCount(10_000).describe("connections open at once from one address; below the listener's maxConnections (half of it)"),
+  connectionRateLimit: z.number().int().min(0).max(100_000).optional().describe('connections a minute from one address, 0 for no limit (0)'),
+  dataTimeoutSeconds: limitSeconds(1, 86_400).describe('longest DATA phase, then 421 4.4.2 (600)'),
+  dataMinBytesPerSecond: z.number().int().min(0).max(1_000_000_000).optional().describe('slowest average DATA rate after the grace time, 0 for none (500)'),
+  dataMinRateGraceSeconds: limitSeconds(0, 3600).describe('seconds of DATA before the minimum rate applies (30)'),
+};
 /** A mail flow policy. An absent field means "use default": it comes from the listener's default policy. */
 const mailFlowPolicy = z.strictObject({
   name,
@@ -172,6 +211,7 @@ const mailFlowPolicy = z.strictObject({
   dkimSigning: z.boolean().optional(),
   /** Lines ending in a bare LF (or holding a bare CR), in commands and message text: `reject` (550 5.5.2) or `normalize` to CRLF. Unset everywhere: reject on public listeners, normalize on private ones (Postfix's smtpd_forbid_bare_newline). */
   bareNewline: z.enum(['reject', 'normalize']).optional(),
+  ...abuseLimitFields,
 });
 export const builtInSenderGroups = ['RELAYLIST', 'ALLOWLIST', 'BLOCKLIST', 'SUSPECTLIST', 'UNKNOWNLIST', 'ALL'] as const;
 const senderGroup = z.strictObject({
@@ -304,6 +344,7 @@ export const applianceConfigSchema = z
         }
       }
     }
+    for (const [i, l] of config.listeners.entries()) abuseLimitIssues(l, (path, message) => ctx.addIssue({ code: 'custom', path: ['listeners', i, ...path], message }));
     for (const [i, iface] of config.network.interfaces.entries()) {
       if (!iface.dhcp && iface.addresses.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['network', 'interfaces', i, 'addresses'], message: `interface "${iface.name}" needs dhcp=yes or at least one address` });
@@ -313,6 +354,24 @@ export const applianceConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['network', 'interfaces'], message: 'at least one interface is needed, or the appliance cannot be reached' });
     }
   });
+
+type ListenerShape = z.infer<typeof listener>;
+/** Limits that contradict each other or let one address take every connection place of the listener. */
+function abuseLimitIssues(l: ListenerShape, issue: (path: (string | number)[], message: string) => void): void {
+  const def = l.policies.find((p) => p.name === l.defaultPolicy);
+  for (const [j, p] of l.policies.entries()) {
+    const soft = p.softErrorLimit ?? def?.softErrorLimit ?? abuseLimitDefaults.softErrorLimit;
+    const hard = p.hardErrorLimit ?? def?.hardErrorLimit ?? abuseLimitDefaults.hardErrorLimit;
+    if (soft >= hard) issue(['policies', j, 'hardErrorLimit'], `policy "${p.name}": hardErrorLimit (${hard}) must be above softErrorLimit (${soft})`);
+    const perAddress = p.connectionCountLimit ?? def?.connectionCountLimit;
+    if (perAddress !== undefined && perAddress >= l.maxConnections && l.maxConnections > 1) {
+      issue(
+        ['policies', j, 'connectionCountLimit'],
+        `policy "${p.name}": connectionCountLimit (${perAddress}) must be below the listener's maxConnections (${l.maxConnections}), or one address can take every place`,
+      );
+    }
+  }
+}
 
 export type ApplianceConfig = z.infer<typeof applianceConfigSchema>;
 export type ApplianceConfigInput = z.input<typeof applianceConfigSchema>;
