@@ -174,7 +174,13 @@ export function settingsCommand(section: keyof ApplianceConfig, parsers?: FieldP
     async run(args: string[], ctx: ConsoleContext): Promise<void> {
       const [verb = 'show', ...rest] = args;
       if (verb === 'show')
-        ctx.print(JSON.stringify(maskSecrets(ctx.candidate.config)[section], (_key, v) => (Array.isArray(v) && typeof v[0] === 'object' ? `[${v.length} item(s): see its own command]` : v), 2));
+        ctx.print(
+          JSON.stringify(
+            maskSecrets(ctx.candidate.config)[section],
+            (_key, v) => (Array.isArray(v) && typeof v[0] === 'object' ? `[${v.length} item(s): see its own command]` : v),
+            2,
+          ),
+        );
       else if (verb === 'fields') ctx.print(fieldHelp(objectSchemaAt([section], ctx.candidate.config)));
       else if (verb === 'edit') {
         if (rest.length === 0) throw new UsageError('give settings as key=value; see "fields"');

@@ -201,7 +201,8 @@ export const baseCommands: Record<string, Command> = {
     async run(args, ctx) {
       const option = args.find((a) => a.startsWith('secrets='));
       const mode = option?.slice('secrets='.length) ?? 'masked';
-      if (mode !== 'masked' && mode !== 'encrypted') throw new UsageError('secrets= is masked (the default: loading the file keeps the secrets configured here) or encrypted (kept, under a passphrase)');
+      if (mode !== 'masked' && mode !== 'encrypted')
+        throw new UsageError('secrets= is masked (the default: loading the file keeps the secrets configured here) or encrypted (kept, under a passphrase)');
       const committed = ctx.runtime.store.committed();
       const name = args.find((a) => a !== option) ?? `${committed.config.system.hostname}-r${committed.meta.revision}-${committed.meta.time.slice(0, 10)}.xml`;
       const folder = configurationFolder(ctx);

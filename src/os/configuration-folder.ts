@@ -6,7 +6,7 @@
 // renamed over the name) after checking the name is not a link or anything but a
 // file. So a link planted in the folder can neither leak a file from elsewhere
 // (/etc/shadow, the HSM token) nor make a write land outside the folder.
-import { constants, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurably } from './atomic-file.js';
 

@@ -37,7 +37,7 @@ function walk(schema: SchemaNode, value: unknown, path: ConfigPath, found: (path
       }
       return;
     case 'array':
-      if (Array.isArray(value)) value.forEach((item, i) => walk(s._zod.def.element as SchemaNode, item, [...path, i], found));
+      if (Array.isArray(value)) for (const [i, item] of value.entries()) walk(s._zod.def.element as SchemaNode, item, [...path, i], found);
       return;
     case 'union': {
       // Every option is walked: a field that is secret in any of them is masked (masking too much is safe).

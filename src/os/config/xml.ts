@@ -151,7 +151,7 @@ function fromXml(node: XmlNode, path: string, ignored: string[]): unknown {
 function allText(node: XmlNode | XmlNode[] | undefined, path: string, out: string[]): void {
   if (node === undefined) return;
   if (Array.isArray(node)) {
-    node.forEach((n, i) => allText(n, `${path}.${i}`, out));
+    for (const [i, n] of node.entries()) allText(n, `${path}.${i}`, out);
     return;
   }
   if (trustedCertificatePath.test(path)) return;
@@ -210,7 +210,9 @@ export function readConfigFile(xml: string): ConfigFile {
     const texts: string[] = [];
     allText(root as XmlNode, '', texts);
     if (keyMaterialIn(texts.join('')) === 'private key') {
-      throw new ConfigFileError('the file carries a private key split across several values; a configuration file never holds keys (HSM keys are restored with fipsconfig backup). Nothing was loaded');
+      throw new ConfigFileError(
+        'the file carries a private key split across several values; a configuration file never holds keys (HSM keys are restored with fipsconfig backup). Nothing was loaded',
+      );
     }
   }
   const salt = root['@_secretsSalt'];
@@ -226,7 +228,7 @@ export function readConfigFile(xml: string): ConfigFile {
 /** Where the sentinels (masked, encrypted) are in a tree. */
 function sentinels(node: unknown, path: ConfigPath, out: { path: ConfigPath; value: MaskedValue | EncryptedValue }[]): void {
   if (node instanceof MaskedValue || node instanceof EncryptedValue) out.push({ path, value: node });
-  else if (Array.isArray(node)) node.forEach((n, i) => sentinels(n, [...path, i], out));
+  else if (Array.isArray(node)) for (const [i, n] of node.entries()) sentinels(n, [...path, i], out);
   else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) sentinels(v, [...path, k], out);
 }
 
