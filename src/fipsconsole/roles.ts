@@ -4,7 +4,9 @@
 // candidate, and the commit refuses it; so do `rollback` and `loadconfig`.
 // What is left here are operations that never go through a commit:
 //   admin      FIPS management mode (Officer operations, keys, backups), upgrades
-//   operator   reboot, shutdown, the mail queue, saving the configuration to a file
+//   operator   reboot, shutdown, the mail queue, saving the configuration to a file with its
+//              secrets masked (with secrets=encrypted the operator would choose the passphrase
+//              and so read the bind passwords and the admins' password hashes: admins only)
 //   read-only  looks only: status, history, diff, list, show… A read-only user could
 //              never commit, so a command that changes something is refused at once
 //              rather than after the user has typed the change.
@@ -44,5 +46,8 @@ export function refusal(role: Role, command: string, args: string[]): string | u
   if (role === 'admin') return undefined;
   if (role === 'read-only' && changes(command, args)) return `your role (read-only) may look but not change anything; "${command}" needs an operator or admin`;
   if (role === 'operator' && adminOnlyCommands.has(command)) return `your role (operator) may not use ${command}; it needs an admin`;
+  if (role === 'operator' && command === 'saveconfig' && args.some((a) => a.startsWith('secrets=') && a !== 'secrets=masked')) {
+    return 'your role (operator) may save the configuration with its secrets masked only; secrets=encrypted needs an admin';
+  }
   return undefined;
 }

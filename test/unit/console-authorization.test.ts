@@ -1,6 +1,6 @@
 // Who may commit what, and who sees secrets, through the real console as each user.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { factoryConfig } from '../../src/os/config/factory.js';
@@ -75,6 +75,11 @@ t.test('an operator cannot roll back to the factory configuration, load a file w
   const oneShot = await session(root, 'op1', [], { SSH_ORIGINAL_COMMAND: 'rollback 1; commit' });
   t.equal(oneShot.code, 1, 'a one-shot command line fails');
   t.match(oneShot.output, /commit refused/);
+
+  const exported = await session(root, 'op1', ['saveconfig out.xml secrets=encrypted', 'Operator-Chosen-Pass', 'Operator-Chosen-Pass', 'saveconfig masked.xml']);
+  t.match(exported.output, /your role \(operator\) may save the configuration with its secrets masked only; secrets=encrypted needs an admin/);
+  t.match(exported.output, /Saved revision 3 to .*masked\.xml \(secrets masked\)/, 'but may save it masked');
+  t.notOk(existsSync(join(root, 'configuration', 'out.xml')), 'no file with the secrets was written');
 
   const listener = await session(root, 'op1', ['listenerconfig edit OutgoingMail port=2600', 'commit new port']);
   t.match(listener.output, /Committed revision 4/, 'an operator still commits a listener change');
