@@ -35,16 +35,6 @@ export class ConfigurationFolder {
     return this.dir;
   }
 
-  /** Whether `name` exists in the folder as a regular file (not a link). */
-  exists(name: string, extension?: string): boolean {
-    const path = this.pathOf(name, extension);
-    try {
-      return lstatSync(path).isFile();
-    } catch {
-      return false;
-    }
-  }
-
   read(name: string | undefined, extension?: string, maxBytes = defaultMaxBytes): string {
     const path = this.pathOf(name, extension);
     this.folder();
