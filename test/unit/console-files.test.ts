@@ -26,7 +26,7 @@ t.test('a command line from SSH or argv goes through the control-character filte
   t.match(argv.stdout, /factory configuration/);
   const long = run(root, [], { SSH_ORIGINAL_COMMAND: `commit ${'x'.repeat(5000)}` });
   t.equal(long.status, 1);
-  t.match(long.stdout, /The command line is longer than 4096 characters and was not run\./);
+  t.match(long.stdout, /The line is longer than 4096 characters and was ignored\./);
   const longArgv = run(root, ['commit', 'y'.repeat(5000)]);
   t.match(longArgv.stdout, /longer than 4096 characters/);
   const audit = readFileSync(join(root, 'logs', 'cli_logs', 'cli_logs.current'), 'utf8');
