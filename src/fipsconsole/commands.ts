@@ -206,7 +206,7 @@ export const baseCommands: Record<string, Command> = {
       const committed = ctx.runtime.store.committed();
       const name = args.find((a) => a !== option) ?? `${committed.config.system.hostname}-r${committed.meta.revision}-${committed.meta.time.slice(0, 10)}.xml`;
       const folder = configurationFolder(ctx);
-      folder.writablePath(name, '.xml');
+      folder.checkedPath(name, '.xml');
       const secrets: SecretsInFile = mode === 'encrypted' ? { mode, passphrase: await newPassphrase(ctx) } : { mode };
       const path = folder.write(name, configToXml(committed.config, { hostname: committed.config.system.hostname, revision: committed.meta.revision }, secrets), '.xml');
       ctx.print(`Saved revision ${committed.meta.revision} to ${path} (secrets ${mode === 'masked' ? 'masked' : 'encrypted under the passphrase'}).`);

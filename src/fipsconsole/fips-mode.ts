@@ -107,7 +107,7 @@ function requireMode(ctx: ConsoleContext): void {
 
 /** A backup file in the configuration folder, for the Officer's process: a plain name, not a link. */
 function consoleFile(ctx: ConsoleContext, name: string | undefined): string {
-  return configurationFolder(ctx).writablePath(name);
+  return configurationFolder(ctx).checkedPath(name);
 }
 
 const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleContext): Promise<void> | void }> = {

@@ -64,8 +64,11 @@ export class ConfigurationFolder {
     }
   }
 
-  /** The path a file of that name may be written at by another process (the Officer's backup): checked like `write`. */
-  writablePath(name: string | undefined, extension?: string): string {
+  /**
+   * The path of `name` for another process to open (the Officer's backup and restore, the
+   * upgrade check): refused if it is a link or not a regular file; it may not exist yet.
+   */
+  checkedPath(name: string | undefined, extension?: string): string {
     const path = this.pathOf(name, extension);
     this.folder();
     let stat: ReturnType<typeof lstatSync> | undefined;
@@ -79,7 +82,7 @@ export class ConfigurationFolder {
 
   /** Writes `name` durably, readable by the appliance account only. */
   write(name: string | undefined, data: string | Uint8Array, extension?: string, mode = 0o600): string {
-    const path = this.writablePath(name, extension);
+    const path = this.checkedPath(name, extension);
     writeFileDurably(path, data, mode);
     return path;
   }

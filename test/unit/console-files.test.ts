@@ -76,6 +76,9 @@ t.test('the configuration folder refuses links and paths, reading and writing', 
   t.match(run(root, ['certconfig', 'trust', 'new', 'ca', 'pem=@ca.pem']).stdout, /ca\.pem in the configuration folder is a symbolic link, which is refused/, 'pem=@FILE too');
   t.match(run(root, ['certconfig', 'trust', 'new', 'ca', 'pem=@../outside/ca.pem']).stdout, /is not a file name in the configuration folder/);
 
+  symlinkSync(join(outside, 'victim.xml'), join(folder, 'bundle.tar'));
+  t.match(run(root, ['upgrade', 'bundle.tar', 'now']).stdout, /bundle\.tar in the configuration folder is a symbolic link, which is refused/, 'an upgrade bundle too');
+
   const direct = new ConfigurationFolder(folder);
   t.throws(() => direct.read('sub/x.xml'), /is not a file name/);
   mkdirSync(join(folder, 'fifo-like'));
