@@ -1,14 +1,12 @@
 // `ldapconfig test` (the appliance's Test Query) and `authreport` (the inbound
 // SMTP authentication report). Test Query runs here, against the pending
 // configuration, so a query can be tried before it is committed.
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { LdapSmtpAuthenticator } from '../mail/auth/authenticator.js';
 import { AuthReportStore, authReportPath, type ReportGrouping, type ReportRange, reportCounterLabels, reportCounters, reportRanges } from '../mail/auth/report-store.js';
 import { testQuery } from '../mail/auth/test-query.js';
 import type { CertificateFields } from '../mail/certificate-fields.js';
 import { certificateFields } from '../os/config/schema.js';
-import type { ConsoleContext } from './commands.js';
+import { type ConsoleContext, configurationFolder } from './commands.js';
 import { UsageError } from './errors.js';
 
 export const ldapTest = {
@@ -51,10 +49,8 @@ export const authreport = {
     const store = new AuthReportStore(authReportPath(ctx.runtime.paths.root));
     try {
       if (args[2] === 'csv') {
-        const name = args[3];
-        if (!name || !/^[A-Za-z0-9][A-Za-z0-9._-]*\.csv$/.test(name)) throw new UsageError('name a .csv file in the configuration folder');
-        const path = resolve(ctx.configFilesDir, name);
-        writeFileSync(path, store.csv(range, grouping), { mode: 0o640 });
+        if (!args[3]) throw new UsageError('name a .csv file in the configuration folder');
+        const path = configurationFolder(ctx).write(args[3], store.csv(range, grouping), '.csv');
         ctx.print(`Report written to ${path}`);
         return;
       }

@@ -6,6 +6,7 @@
 
 import { deleteObject, type ReferenceKindName, renameObject } from '../os/config/references.js';
 import type { ApplianceConfig } from '../os/config/schema.js';
+import { maskSecrets } from '../os/config/secrets.js';
 import { parseConfig } from '../os/config/validate.js';
 import type { ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
@@ -97,7 +98,7 @@ export function collectionCommand(spec: CollectionSpec) {
           ctx.print(items.length ? items.map((i) => `  ${String(i[key])}${i.type ? ` (${String(i.type)})` : ''}`).join('\n') : `  no ${spec.label}s`);
           return;
         case 'show':
-          ctx.print(JSON.stringify(find(items, name), (k, v) => (/password/i.test(k) && v ? '*****' : v), 2));
+          ctx.print(JSON.stringify(find(listAt(maskSecrets(ctx.candidate.config), path), name), null, 2));
           return;
         case 'fields': {
           const existing = items.find((i) => i[key] === name);
@@ -173,7 +174,13 @@ export function settingsCommand(section: keyof ApplianceConfig, parsers?: FieldP
     async run(args: string[], ctx: ConsoleContext): Promise<void> {
       const [verb = 'show', ...rest] = args;
       if (verb === 'show')
-        ctx.print(JSON.stringify(ctx.candidate.config[section], (_key, v) => (Array.isArray(v) && typeof v[0] === 'object' ? `[${v.length} item(s): see its own command]` : v), 2));
+        ctx.print(
+          JSON.stringify(
+            maskSecrets(ctx.candidate.config)[section],
+            (_key, v) => (Array.isArray(v) && typeof v[0] === 'object' ? `[${v.length} item(s): see its own command]` : v),
+            2,
+          ),
+        );
       else if (verb === 'fields') ctx.print(fieldHelp(objectSchemaAt([section], ctx.candidate.config)));
       else if (verb === 'edit') {
         if (rest.length === 0) throw new UsageError('give settings as key=value; see "fields"');

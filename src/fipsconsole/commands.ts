@@ -2,16 +2,16 @@
 // scripts and `ssh admin@host 'command …'`); run interactively, a command asks
 // for what is missing. Nothing here starts a shell or runs a program named by
 // the user: the console is the only thing an administrator's login reaches.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { HsmError } from '../hsm/module.js';
-import { writeFileDurably } from '../os/atomic-file.js';
+import { CommitRefusedError } from '../os/config/authorization.js';
 import { type Candidate, configDiff, NothingToCommitError } from '../os/config/candidate.js';
 import { ConfigReferenceError } from '../os/config/references.js';
 import type { ApplianceConfig } from '../os/config/schema.js';
+import { maskSecrets, maskSecretWords } from '../os/config/secrets.js';
 import { CommitConflictError, type RevisionMeta } from '../os/config/store.js';
 import { ConfigError } from '../os/config/validate.js';
-import { ConfigFileError, configFromXml, configToXml } from '../os/config/xml.js';
+import { ConfigFileError, configFromFile, configToXml, readConfigFile, type SecretsInFile } from '../os/config/xml.js';
+import { ConfigurationFolder, ConfigurationFolderError } from '../os/configuration-folder.js';
 import type { Runtime } from '../os/runtime.js';
 import { isServiceRunning } from '../os/service.js';
 import { UsageError } from './errors.js';
@@ -58,7 +58,18 @@ export interface Command {
 
 /** Errors a user can act on are printed as they are; anything else is a bug and is logged. */
 export function isUserError(err: unknown): boolean {
-  return [UsageError, ConfigError, ConfigFileError, CommitConflictError, NothingToCommitError, RangeError, ConfigReferenceError, HsmError].some((type) => err instanceof type);
+  return [
+    UsageError,
+    ConfigError,
+    ConfigFileError,
+    ConfigurationFolderError,
+    CommitConflictError,
+    CommitRefusedError,
+    NothingToCommitError,
+    RangeError,
+    ConfigReferenceError,
+    HsmError,
+  ].some((type) => err instanceof type);
 }
 
 function parsePositiveInt(value: string | undefined, what: string): number {
@@ -67,9 +78,18 @@ function parsePositiveInt(value: string | undefined, what: string): number {
   return n;
 }
 
-function configFilePath(ctx: ConsoleContext, name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*\.xml$/.test(name)) throw new UsageError(`"${name}" is not a configuration file name: use letters, digits, . _ - and end with .xml`);
-  return resolve(ctx.configFilesDir, name);
+/** The configuration folder of this console (saveconfig, loadconfig, PEM files, reports). */
+export function configurationFolder(ctx: ConsoleContext): ConfigurationFolder {
+  return new ConfigurationFolder(ctx.configFilesDir);
+}
+
+const minPassphraseLength = 12;
+
+async function newPassphrase(ctx: ConsoleContext): Promise<string> {
+  const passphrase = await ctx.askSecret('Passphrase to encrypt the secrets with');
+  if (passphrase.length < minPassphraseLength) throw new UsageError(`the passphrase needs at least ${minPassphraseLength} characters; nothing was saved`);
+  if ((await ctx.askSecret('Repeat the passphrase')) !== passphrase) throw new UsageError('the two passphrases differ; nothing was saved');
+  return passphrase;
 }
 
 async function commit(args: string[], ctx: ConsoleContext): Promise<void> {
@@ -146,7 +166,8 @@ export const baseCommands: Record<string, Command> = {
     run(args, ctx) {
       const count = args[0] ? parsePositiveInt(args[0], 'COUNT') : 20;
       for (const m of ctx.runtime.store.history(count)) {
-        ctx.print(`${String(m.revision).padStart(5)}  ${m.time}  ${m.user} via ${m.source}${m.from ? ` (${m.from})` : ''}${m.comment ? `  ${m.comment}` : ''}`);
+        const comment = maskSecretWords(m.comment);
+        ctx.print(`${String(m.revision).padStart(5)}  ${m.time}  ${m.user} via ${m.source}${m.from ? ` (${m.from})` : ''}${comment ? `  ${comment}` : ''}`);
       }
     },
   },
@@ -168,43 +189,46 @@ export const baseCommands: Record<string, Command> = {
     summary: 'the pending configuration, whole or one section',
     usage: '[SECTION]',
     run(args, ctx) {
-      const config = ctx.candidate.config as Record<string, unknown>;
+      const config = maskSecrets(ctx.candidate.config) as Record<string, unknown>;
       const section = args[0];
       if (section && !(section in config)) throw new UsageError(`no section "${section}"; sections: ${Object.keys(config).join(', ')}`);
-      const shown = section ? config[section] : config;
-      ctx.print(JSON.stringify(shown, (key, value) => (key === 'bindPassword' && value ? '*****' : value), 2));
+      ctx.print(JSON.stringify(section ? config[section] : config, null, 2));
     },
   },
   saveconfig: {
-    summary: 'save the running configuration to an XML file (HSM keys and certificates are never included)',
-    usage: '[FILE.xml]',
-    run(args, ctx) {
+    summary: 'save the running configuration to an XML file: secrets masked, or encrypted under a passphrase (HSM keys and certificates are never included)',
+    usage: '[FILE.xml] [secrets=masked|encrypted]',
+    async run(args, ctx) {
+      const option = args.find((a) => a.startsWith('secrets='));
+      const mode = option?.slice('secrets='.length) ?? 'masked';
+      if (mode !== 'masked' && mode !== 'encrypted')
+        throw new UsageError('secrets= is masked (the default: loading the file keeps the secrets configured here) or encrypted (kept, under a passphrase)');
       const committed = ctx.runtime.store.committed();
-      const name = args[0] ?? `${committed.config.system.hostname}-r${committed.meta.revision}-${committed.meta.time.slice(0, 10)}.xml`;
-      const path = configFilePath(ctx, name);
-      writeFileDurably(path, configToXml(committed.config, { hostname: committed.config.system.hostname, revision: committed.meta.revision }));
-      ctx.print(`Saved revision ${committed.meta.revision} to ${path}`);
+      const name = args.find((a) => a !== option) ?? `${committed.config.system.hostname}-r${committed.meta.revision}-${committed.meta.time.slice(0, 10)}.xml`;
+      const folder = configurationFolder(ctx);
+      folder.checkedPath(name, '.xml');
+      const secrets: SecretsInFile = mode === 'encrypted' ? { mode, passphrase: await newPassphrase(ctx) } : { mode };
+      const path = folder.write(name, configToXml(committed.config, { hostname: committed.config.system.hostname, revision: committed.meta.revision }, secrets), '.xml');
+      ctx.print(`Saved revision ${committed.meta.revision} to ${path} (secrets ${mode === 'masked' ? 'masked' : 'encrypted under the passphrase'}).`);
     },
   },
   loadconfig: {
     summary: 'load a saved XML configuration as pending changes (then commit it)',
     usage: 'FILE.xml',
     async run(args, ctx) {
-      const path = configFilePath(ctx, args[0] ?? (await ctx.ask('File to load')));
-      let text: string;
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch (err) {
-        throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-      }
-      const loaded = configFromXml(text);
+      const name = args[0] ?? (await ctx.ask('File to load'));
+      const folder = configurationFolder(ctx);
+      const file = readConfigFile(folder.read(name, '.xml'));
+      const passphrase = file.secrets === 'encrypted' ? await ctx.askSecret('Passphrase the file was saved with') : undefined;
+      const loaded = configFromFile(file, { current: ctx.candidate.config, ...(passphrase === undefined ? {} : { passphrase }) });
       ctx.candidate.edit((draft) => Object.assign(draft, loaded.config));
       if (loaded.ignoredKeyMaterial.length > 0) {
         ctx.print(
           `Warning: the file carries certificate or key material, which was ignored (HSM keys are restored with fipsconfig backup): ${loaded.ignoredKeyMaterial.join(', ')}`,
         );
       }
-      ctx.print(`Loaded ${path}. Review with "diff", then "commit".`);
+      if (loaded.keptSecrets.length > 0) ctx.print(`Masked in the file, kept as configured here: ${loaded.keptSecrets.join(', ')}`);
+      ctx.print(`Loaded ${folder.pathOf(name)}. Review with "diff", then "commit".`);
     },
   },
 };

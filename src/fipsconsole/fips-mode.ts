@@ -4,8 +4,7 @@
 // while in the mode (seed "Committing Changes in AsyncOS 7.3"). The third wrong
 // password wipes the HSM, requests a reboot and ends the session (seed 75758).
 // Key and certificate work uses the crypto user's session pool in this process.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import { isKeyAlgorithm } from '../hsm/algorithms.js';
 import { HsmCertificates } from '../hsm/certificates.js';
 import { dkimLabel, dkimTxtRecord, generateDkimKey } from '../hsm/dkim.js';
@@ -15,7 +14,7 @@ import { runOfficerProcess } from '../hsm/officer-process.js';
 import type { OfficerProcessResult } from '../hsm/officer-protocol.js';
 import { readUserPin } from '../hsm/pin.js';
 import { SessionPool } from '../hsm/pool.js';
-import type { Command, ConsoleContext } from './commands.js';
+import { type Command, type ConsoleContext, configurationFolder } from './commands.js';
 import { UsageError } from './errors.js';
 import { askPastedPem } from './pem-input.js';
 import { recheckHsmInServices, selfTestStatus } from './system-commands.js';
@@ -106,9 +105,9 @@ function requireMode(ctx: ConsoleContext): void {
   if (!ctx.session.fipsMode) throw new UsageError('this needs FIPS management mode: run "fipsconfig" first');
 }
 
+/** A backup file in the configuration folder, for the Officer's process: a plain name, not a link. */
 function consoleFile(ctx: ConsoleContext, name: string | undefined): string {
-  if (!name || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError('name a file in the configuration folder: letters, digits, . _ -');
-  return resolve(ctx.configFilesDir, name);
+  return configurationFolder(ctx).checkedPath(name);
 }
 
 const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleContext): Promise<void> | void }> = {
@@ -182,7 +181,7 @@ const actions: Record<string, { usage: string; run(args: string[], ctx: ConsoleC
     async run([label, file], ctx) {
       requireMode(ctx);
       if (!label) throw new UsageError(`usage: fipsconfig ${actions.import!.usage}`);
-      const pem = file ? readFileSync(consoleFile(ctx, file), 'utf8') : await askPastedPem(ctx, `the certificate for key "${label}" and its chain`);
+      const pem = file ? configurationFolder(ctx).read(file) : await askPastedPem(ctx, `the certificate for key "${label}" and its chain`);
       const info = await hsm(ctx).certificates.import(label, pem);
       ctx.print(`Certificate ${info.subject} imported next to key "${label}" (chain of ${info.chainLength}).`);
     },

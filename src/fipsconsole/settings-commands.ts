@@ -1,12 +1,10 @@
 // The console commands for each area of settings, in the appliance's words.
 // Each is a list of named items (see collection.ts) or one group of settings.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { ApplianceConfig } from '../os/config/schema.js';
 import { hashPassword, passwordProblems } from '../os/users.js';
 import { authreport, ldapTest } from './auth-commands.js';
 import { collectionCommand, editCandidate, inListener, settingsCommand } from './collection.js';
-import type { Command, ConsoleContext } from './commands.js';
+import { type Command, type ConsoleContext, configurationFolder } from './commands.js';
 import { crlFetch, crlStatus } from './crl-commands.js';
 import { UsageError } from './errors.js';
 import { askPastedPem } from './pem-input.js';
@@ -102,13 +100,7 @@ function withPemFiles(inner: Subcommand): Subcommand {
       return inner.run(
         words.map((word) => {
           if (!word.startsWith('pem=@')) return word;
-          const name = word.slice('pem=@'.length);
-          if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`"${name}" is not a file name in the configuration folder`);
-          try {
-            return `pem=${readFileSync(resolve(ctx.configFilesDir, name), 'utf8').trim()}`;
-          } catch {
-            throw new UsageError(`cannot read ${name} in the configuration folder`);
-          }
+          return `pem=${configurationFolder(ctx).read(word.slice('pem=@'.length)).trim()}`;
         }),
         ctx,
       );

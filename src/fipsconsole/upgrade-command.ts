@@ -1,10 +1,9 @@
 // The upgrade command: a new firmware bundle from a URL or the configuration folder,
 // accepted only when it lists the running version as an upgrade path (src/os/upgrade.ts).
 import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { urlRefusal } from '../os/fetch.js';
 import { checkBundle, downloadBundle, stageBundle, UpgradeRefused, upgradeFiles } from '../os/upgrade.js';
-import type { Command, ConsoleContext } from './commands.js';
+import { type Command, type ConsoleContext, configurationFolder } from './commands.js';
 import { UsageError } from './errors.js';
 
 /** What a download may take: the free space above the spool's reserve (the state folder is one file system), at most 2 GB. */
@@ -36,7 +35,7 @@ export const upgrade: Command = {
       bundle = files.download;
     } else {
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(source)) throw new UsageError(`"${source}" is neither an http(s) URL nor a file name in the configuration folder`);
-      bundle = resolve(ctx.configFilesDir, source);
+      bundle = configurationFolder(ctx).checkedPath(source);
       if (!existsSync(bundle)) throw new UsageError(`there is no ${source} in the configuration folder`);
     }
     const discard = () => bundle === files.download && rmSync(bundle, { force: true });

@@ -1,7 +1,7 @@
 // Durable replacement of a file: write a temporary file, fsync it, rename it
 // over the old one, fsync the folder. A crash at any moment leaves either the
 // old file or the new one, never a mix.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export function fsyncDirectory(dir: string): void {
@@ -17,7 +17,8 @@ export function writeFileDurably(path: string, data: string | Uint8Array, mode =
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const temporary = join(dir, `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(temporary, 'w', mode);
+  // O_NOFOLLOW: a link planted at the temporary's (predictable) name is refused, not written through.
+  const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode);
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     let written = 0;

@@ -1,6 +1,7 @@
 // What every appliance process opens first: its state paths, the configuration
 // store, the committed configuration, logs and alerts, wired together.
 import { join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { Alerts } from './alerts.js';
 import { factoryConfig } from './config/factory.js';
 import type { ApplianceConfig } from './config/schema.js';
@@ -22,6 +23,9 @@ export interface Runtime {
 }
 
 export async function openRuntime(service: string, root?: string): Promise<Runtime> {
+  // Whatever started the process (a unit with UMask=0077, scripts/start, an SSH login with
+  // the system's 022), nothing it creates is readable by other accounts: logs, spool, reports.
+  if (isMainThread) process.umask(0o077);
   const paths = statePaths(root);
   const logger = createLogger(service);
   const store = new ConfigStore(paths.config);

@@ -236,3 +236,27 @@ t.test('a lock left by a dead process is taken over; a live one is waited for an
   t.match(inside, new RegExp(`^${process.pid} [0-9a-f]{16}$`), 'a lock is never seen empty: pid and token are there from the start');
   t.same(readdirSync(dir), [], 'no private lock names are left behind');
 });
+
+t.test('the store judges every commit with the lesser of the given role and the account role now, and masks secrets in comments', async (t) => {
+  const { store } = await newStore(t);
+  const hash = 'scrypt$16384$8$1$c2FsdA==$aGFzaA==';
+  const accounts = structuredClone(store.committed().config);
+  accounts.users = [
+    { name: 'root1', fullName: '', role: 'admin', passwordHash: hash, sshPublicKeys: [] },
+    { name: 'op1', fullName: '', role: 'operator', passwordHash: hash, sshPublicKeys: [] },
+  ];
+  await store.commit(accounts, { user: 'setup', source: 'local', baseRevision: 1 });
+  const grant = structuredClone(accounts);
+  grant.users[1]!.role = 'admin';
+  await t.rejects(
+    store.commit(grant, { user: 'op1', source: 'ssh', baseRevision: 2, role: 'admin' }),
+    /your role \(operator\) may not change user accounts/,
+    'a front end cannot raise the role',
+  );
+  await t.rejects(store.commit(grant, { user: 'root1', source: 'ssh', baseRevision: 2, role: 'operator' }), /your role \(operator\)/, 'nor does it get more than it says');
+  await t.rejects(store.commit(grant, { user: 'nobody', source: 'ssh', baseRevision: 2 }), /read-only/, 'a name without an account is read-only');
+  t.equal(store.committed().meta.revision, 2, 'nothing was committed');
+  const meta = await store.commit(grant, { user: 'root1', source: 'ssh', baseRevision: 2, comment: 'ldapconfig server edit corp bindPassword=Hunter-22 port=389' });
+  t.equal(meta.comment, 'ldapconfig server edit corp bindPassword=***** port=389');
+  t.notMatch(readFileSync(join(store.dir, 'committed.json'), 'utf8'), /Hunter-22/);
+});

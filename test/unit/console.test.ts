@@ -44,7 +44,7 @@ t.test('a bad file is refused with its reason and nothing changes', async (t) =>
   t.equal(result.status, 1);
   t.match(result.stdout, /system\.timezone: "x" is not a number/);
   t.match(run(root, ['history']).stdout.trim().split('\n').length, 1, 'still only the factory revision');
-  t.match(run(root, ['loadconfig', '../../etc/passwd']).stdout, /is not a configuration file name/, 'no path outside the configuration folder');
+  t.match(run(root, ['loadconfig', '../../etc/passwd']).stdout, /is not a file name in the configuration folder/, 'no path outside the configuration folder');
   t.match(run(root, ['sh']).stdout, /unknown command "sh"/, 'there is no way to a shell');
 });
 
@@ -98,6 +98,9 @@ function session(root: string, lines: string[], env: NodeJS.ProcessEnv = {}): Pr
 t.test('roles: operators cannot manage users, read-only accounts only look, strangers are read-only once accounts exist', async (t) => {
   const root = tempState(t);
   const setup = await session(root, [
+    'userconfig new admin role=admin',
+    'Admin-Password-1',
+    'Admin-Password-1',
     'userconfig new alice role=operator',
     'Alice-Password-1',
     'Alice-Password-1',
@@ -117,9 +120,14 @@ t.test('roles: operators cannot manage users, read-only accounts only look, stra
   t.match(committed, /"passwordHash": "scrypt\$/, 'only a scrypt hash is kept');
   t.notMatch(committed, /Alice-Password-1/, 'never the password');
 
-  const alice = await session(root, ['userconfig new mallory role=admin', 'systemconfig edit timezone=Europe/Paris', 'commit tz', 'exit'], { APPLIANCE_USER: 'alice' });
-  t.match(alice.output, /your role \(operator\) may not use userconfig/);
+  const alice = await session(
+    root,
+    ['userconfig new mallory role=admin', 'Mallory-Password-1', 'Mallory-Password-1', 'commit mallory', 'clear', 'systemconfig edit timezone=Europe/Paris', 'commit tz', 'exit'],
+    { APPLIANCE_USER: 'alice' },
+  );
+  t.match(alice.output, /commit refused, nothing was changed: your role \(operator\) may not change user accounts/, 'the commit judges the change, not the command');
   t.match(alice.output, /Committed revision 3/, 'an operator changes settings');
+  t.notMatch(readFileSync(join(root, 'config', 'committed.json'), 'utf8'), /mallory/);
 
   const rick = await session(root, ['systemconfig edit timezone=UTC', 'history 1', 'listenerconfig list', 'exit'], { APPLIANCE_USER: 'rick' });
   t.match(rick.output, /your role \(read-only\) may look but not change anything/);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { tempState } from '../helpers/state.js';
@@ -32,4 +32,10 @@ t.test('scripts/start brings the appliance up, prints where things are, and Ctrl
   process.kill(-start.pid!, 'SIGINT'); // what a terminal's Ctrl-C does: signal the whole foreground group
   t.equal(await exited, 0, 'exits cleanly');
   t.same(readdirSync(join(root, 'run')), [], 'every service stopped and removed its pid file');
+  for (const path of ['logs/services', 'logs/services/system.log', 'logs/services/gateway.log', 'logs/system_logs', 'reports/smtp-auth.sqlite']) {
+    if (!existsSync(join(root, path))) continue;
+    const mode = statSync(join(root, path)).mode & 0o777;
+    t.equal(mode & 0o077, 0, `${path} is not readable by other accounts (${mode.toString(8)})`);
+  }
+  t.ok(existsSync(join(root, 'logs/services/system.log')), 'the service output was checked');
 });

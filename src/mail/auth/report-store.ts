@@ -2,7 +2,7 @@
 // (user, domain, client IP), kept in SQLite (node:sqlite) so they survive
 // restarts. Queries sum the minutes of a time range; rows older than the
 // longest range are pruned.
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
@@ -60,7 +60,12 @@ export class AuthReportStore {
     path: string,
     private readonly now: () => Date = () => new Date(),
   ) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      // Who authenticated from where is not for other accounts: the folder 0700, the file 0600
+      // (SQLite gives its -wal and -shm files the database's mode).
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      closeSync(openSync(path, 'a', 0o600));
+    }
     this.db = new DatabaseSync(path);
     this.db.exec(`
       PRAGMA journal_mode = WAL;

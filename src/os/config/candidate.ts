@@ -3,10 +3,14 @@
 import { isDeepStrictEqual } from 'node:util';
 import { createTwoFilesPatch } from 'diff';
 import type { ApplianceConfig, CommitSource } from './schema.js';
+import { maskSecrets } from './secrets.js';
 import type { CommitAuthor, ConfigStore, RevisionMeta } from './store.js';
 
+/** What changed from one configuration to another, secrets masked (a changed one reads "***** (changed)"). */
 export function configDiff(from: ApplianceConfig, to: ApplianceConfig, fromName: string, toName: string): string {
-  return createTwoFilesPatch(fromName, toName, `${JSON.stringify(from, null, 2)}\n`, `${JSON.stringify(to, null, 2)}\n`, '', '', { context: 2 });
+  const before = `${JSON.stringify(maskSecrets(from), null, 2)}\n`;
+  const after = `${JSON.stringify(maskSecrets(to, from), null, 2)}\n`;
+  return createTwoFilesPatch(fromName, toName, before, after, '', '', { context: 2 });
 }
 
 export class NothingToCommitError extends Error {}

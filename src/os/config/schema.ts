@@ -21,6 +21,17 @@ const emailAddress = z
 /** A reference to another object by name; the reference table checks that it exists. */
 const ref = name;
 
+/**
+ * The fields that hold a secret (a password, a hash of one). They are never shown
+ * (src/os/config/secrets.ts masks them everywhere configuration is printed) and
+ * `saveconfig` masks or encrypts them. Mark a new secret field with `secret(…)`.
+ */
+export const secretFields = z.registry<{ secret: true }>();
+const secret = <T extends z.ZodType>(schema: T): T => {
+  secretFields.add(schema, { secret: true });
+  return schema;
+};
+
 export const severities = ['critical', 'warning', 'information'] as const;
 export const logTypes = ['mail', 'authentication', 'crl', 'fips', 'system', 'cli-audit'] as const;
 export const sources = ['serial', 'ssh', 'local', 'fips-auto', 'system'] as const;
@@ -57,7 +68,7 @@ const user = z.strictObject({
   fullName: z.string().default(''),
   role: z.enum(['admin', 'operator', 'read-only']),
   /** scrypt hash made by src/os/users.ts; never a clear password. */
-  passwordHash: z.string().regex(/^scrypt\$/, 'must be a scrypt hash made by userconfig'),
+  passwordHash: secret(z.string().regex(/^scrypt\$/, 'must be a scrypt hash made by userconfig')),
   sshPublicKeys: z.array(z.string()).default([]),
 });
 
@@ -85,7 +96,7 @@ const ldapServer = z.strictObject({
   /** HSM certificate label presented when the server asks for a client certificate (never a demo one: seed 69693, 75798). */
   clientCertificate: z.string().optional(),
   bindDn: z.string().default(''),
-  bindPassword: z.string().default(''),
+  bindPassword: secret(z.string().default('')),
   baseDn: z.string().min(1),
   serverType: z.enum(['openldap', 'active-directory', 'oracle-directory']).default('openldap'),
   connectTimeoutMs: z.number().int().min(100).max(120000).default(5000),

@@ -13,7 +13,9 @@ import { basename, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { writeFileDurably } from '../atomic-file.js';
 import { withFileLock } from '../file-lock.js';
+import { CommitRefusedError, commitRefusal, lesserRole, type Role, roleOf } from './authorization.js';
 import type { ApplianceConfig, CommitSource } from './schema.js';
+import { maskSecretWords } from './secrets.js';
 import { ConfigError, parseConfig } from './validate.js';
 import { verifyConfig } from './verify.js';
 
@@ -47,6 +49,12 @@ export interface CommitRequest extends CommitAuthor {
   baseRevision: number;
   /** `commit confirmed MINUTES`: revert unless confirmed before then. */
   confirmMinutes?: number;
+  /**
+   * The role the front end authenticated the user with. The commit is judged with
+   * the lesser of it and the role the running configuration gives `user` now
+   * (authorization.ts), so a session older than a demotion gets no more than today's.
+   */
+  role?: Role;
 }
 
 export class CommitConflictError extends Error {}
@@ -175,13 +183,16 @@ export class ConfigStore {
     const revision = await withFileLock(this.lockPath, () => {
       const current = this.committed();
       const config = request.baseRevision === current.meta.revision ? validated : this.merge(validated, request.baseRevision, current);
+      const accountRole = roleOf(current.config, request.user);
+      const refusal = commitRefusal(current.config, config, request.role ? lesserRole(request.role, accountRole) : accountRole);
+      if (refusal) throw new CommitRefusedError(refusal);
       const meta: RevisionMeta = {
         revision: current.meta.revision + 1,
         user: request.user,
         source: request.source,
         ...(request.from ? { from: request.from } : {}),
         time: new Date().toISOString(),
-        comment: request.comment ?? '',
+        comment: maskSecretWords(request.comment ?? ''),
       };
       this.write({ meta, config });
       if (request.confirmMinutes !== undefined) {

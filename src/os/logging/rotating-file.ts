@@ -80,7 +80,7 @@ export class RotatingFile {
     const lock = join(this.dir, `.${this.name}.rolling`);
     let lockFd: number;
     try {
-      lockFd = openSync(lock, 'wx');
+      lockFd = openSync(lock, 'wx', 0o600);
     } catch {
       return; // another process is rolling this file over right now
     }
