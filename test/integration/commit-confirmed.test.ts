@@ -2,40 +2,17 @@
 // confirmed and leaves; the system service reverts at the deadline with nobody connected;
 // the running gateway serves the old listener settings again. Takes about 70 s: the
 // shortest confirmation is one minute.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { freePort } from '../helpers/gateway.js';
+import { pipedConsole, startService } from '../helpers/services.js';
 import { initialisedToken } from '../helpers/softhsm.js';
-import { compiled } from '../helpers/state.js';
 
 const token = await initialisedToken(t);
 const env = { ...token.env, APPLIANCE_USER: 'admin', LOG_LEVEL: 'warn' };
-
-function consoleRun(lines: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [compiled('fipsconsole/console.js')], { env });
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.on('exit', () => resolve(output));
-    child.stdin.end(`${lines.join('\n')}\n`);
-  });
-}
-
-async function startService(t: Test, name: string, module: string): Promise<ChildProcess> {
-  const service = spawn(process.execPath, [compiled(module)], { env, stdio: 'ignore' });
-  t.teardown(() => service.kill('SIGTERM'));
-  const pid = join(token.root, 'run', `${name}.pid`);
-  // The pid file names this process once it is ready (a stopping predecessor's may still be there).
-  const ours = () => existsSync(pid) && readFileSync(pid, 'utf8').trim() === String(service.pid);
-  for (let i = 0; i < 300 && !ours(); i++) await new Promise((r) => setTimeout(r, 100));
-  t.ok(ours(), `the ${name} service is running`);
-  return service;
-}
+const consoleRun = (lines: string[]) => pipedConsole(env, lines);
 
 /** The first line a listener sends, or the error of trying. */
 function banner(port: number): Promise<string> {
@@ -63,8 +40,8 @@ t.test('commit confirmed reverts at its deadline with no console connected, and 
   const oldPort = await freePort();
   const newPort = await freePort();
   t.match(await consoleRun([`listenerconfig new Inbound public address=127.0.0.1 port=${oldPort}`, 'commit first listener']), /Committed revision 2\./);
-  await startService(t, 'system', 'os/system-service.js');
-  await startService(t, 'gateway', 'mail/gateway-service.js');
+  await startService(t, t, env, 'system', 'os/system-service.js');
+  await startService(t, t, env, 'gateway', 'mail/gateway-service.js');
   t.ok(await eventually(async () => /^220 /.test(await banner(oldPort)), 20_000), 'the gateway serves the committed listener');
 
   const committed = await consoleRun([`listenerconfig edit Inbound port=${newPort}`, 'systemconfig edit hostname=changed.example.test', 'commit confirmed 1 try the new port']);

@@ -3,42 +3,19 @@
 // errors say what is true and what to do, missing keys fail instead of eating the next
 // line, each feature's rules run at commit, and the self-test follows FIPS
 // initialisation. Against the real gateway service, slapd and SoftHSM2.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { pipedConsole, startService } from '../helpers/services.js';
 import { baseDn, Slapd, serviceDn, servicePassword } from '../helpers/slapd.js';
 import { blankToken, officerPassword } from '../helpers/softhsm.js';
-import { compiled } from '../helpers/state.js';
 import { TestCa } from '../helpers/test-ca.js';
 
 const root = t;
 const token = await blankToken(t);
 const env = { ...token.env, APPLIANCE_USER: 'admin', LOG_LEVEL: 'warn' };
-
-function consoleRun(lines: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [compiled('fipsconsole/console.js')], { env });
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.on('exit', () => resolve(output));
-    child.stdin.end(`${lines.join('\n')}\n`);
-  });
-}
-
+const consoleRun = (lines: string[]) => pipedConsole(env, lines);
 /** Runs for the rest of the file (the later subtests use it too). */
-async function startGatewayService(t: Test): Promise<ChildProcess> {
-  const service = spawn(process.execPath, [compiled('mail/gateway-service.js')], { env, stdio: 'ignore' });
-  root.teardown(() => service.kill('SIGTERM'));
-  const pid = join(token.root, 'run', 'gateway.pid');
-  // The pid file names this process once it is ready (a stopping predecessor's may still be there).
-  const ours = () => existsSync(pid) && readFileSync(pid, 'utf8').trim() === String(service.pid);
-  for (let i = 0; i < 300 && !ours(); i++) await new Promise((r) => setTimeout(r, 100));
-  t.ok(ours(), 'the gateway service is running');
-  return service;
-}
+const startGatewayService = (t: Test) => startService(t, root, env, 'gateway', 'mail/gateway-service.js');
 
 t.test('FIPS initialisation reruns the self-test: no stale "self-test failed" until the next commit', async (t) => {
   await startGatewayService(t);

@@ -1,12 +1,9 @@
 // A commit reloads only what it changed: a CRL or LDAP edit leaves every SMTP
 // endpoint as it is (an open session goes on untouched), and a commit signals only
 // the services that run on the sections it changed.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { freePort, gatewayFixture, listenerConfig, RawSmtp, startGateway } from '../helpers/gateway.js';
-import { compiled } from '../helpers/state.js';
+import { pipedConsole, startService } from '../helpers/services.js';
 
 const fixture = await gatewayFixture(t);
 const replaced = /Listener Inbound: new settings for new connections/g;
@@ -38,34 +35,12 @@ t.test('a CRL source or LDAP edit leaves the listeners untouched; a listener edi
 });
 
 const env = { ...fixture.token.env, APPLIANCE_USER: 'admin', LOG_LEVEL: 'warn' };
-
-function consoleRun(lines: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [compiled('fipsconsole/console.js')], { env });
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.on('exit', () => resolve(output));
-    child.stdin.end(`${lines.join('\n')}\n`);
-  });
-}
-
-async function startService(t: Test, name: string, module: string): Promise<ChildProcess> {
-  const service = spawn(process.execPath, [compiled(module)], { env, stdio: 'ignore' });
-  t.teardown(() => service.kill('SIGTERM'));
-  const pid = join(fixture.token.root, 'run', `${name}.pid`);
-  // The pid file names this process once it is ready (a stopping predecessor's may still be there).
-  const ours = () => existsSync(pid) && readFileSync(pid, 'utf8').trim() === String(service.pid);
-  for (let i = 0; i < 300 && !ours(); i++) await new Promise((r) => setTimeout(r, 100));
-  t.ok(ours(), `the ${name} service is running`);
-  return service;
-}
+const consoleRun = (lines: string[]) => pipedConsole(env, lines);
 
 t.test('a commit tells only the services that run on what it changed', async (t) => {
-  await startService(t, 'system', 'os/system-service.js');
-  await startService(t, 'gateway', 'mail/gateway-service.js');
-  await startService(t, 'delivery', 'mail/delivery-service.js');
+  await startService(t, t, env, 'system', 'os/system-service.js');
+  await startService(t, t, env, 'gateway', 'mail/gateway-service.js');
+  await startService(t, t, env, 'delivery', 'mail/delivery-service.js');
   const routes = await consoleRun(['smtproutes new example.net hosts=mx1.example.net:25:1', 'commit route']);
   t.match(routes, /Reloading: (?=.*delivery)(?=.*system)(?!.*gateway).*\n/, `a route reloads delivery, not the gateway: ${routes}`);
   const crl = await consoleRun(['crlconfig source new dod fileType=asn1 primaryUrl=http://127.0.0.1:9/dod.crl schedule=hourly:05', 'commit crl']);
