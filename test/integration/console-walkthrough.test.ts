@@ -2,15 +2,14 @@
 // Client Certificate") and "Retrieving a Certificate Revocation List", done
 // entirely through the console from a factory configuration, then checked with
 // swaks against the running gateway service, a real slapd and SoftHSM2.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { fileServer } from '../helpers/file-server.js';
 import { freePort, swaks } from '../helpers/gateway.js';
+import { pipedConsole, startService } from '../helpers/services.js';
 import { baseDn, Slapd, serviceDn, servicePassword } from '../helpers/slapd.js';
 import { blankToken, officerPassword } from '../helpers/softhsm.js';
-import { compiled } from '../helpers/state.js';
 import { TestCa } from '../helpers/test-ca.js';
 
 const token = await blankToken(t);
@@ -34,28 +33,9 @@ const slapd = await Slapd.start(t, {
   ],
 });
 
-function console(lines: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [compiled('fipsconsole/console.js')], { env });
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.on('exit', () => resolve(output));
-    child.stdin.end(`${lines.join('\n')}\nexit\ny\n`);
-  });
-}
-
-async function startGatewayService(t: Test): Promise<ChildProcess> {
-  const service = spawn(process.execPath, [compiled('mail/gateway-service.js')], { env, stdio: 'ignore' });
-  t.teardown(() => service.kill('SIGTERM'));
-  const pid = join(token.root, 'run', 'gateway.pid');
-  // The pid file names this process once it is ready (a stopping predecessor's may still be there).
-  const ours = () => existsSync(pid) && readFileSync(pid, 'utf8').trim() === String(service.pid);
-  for (let i = 0; i < 200 && !ours(); i++) await new Promise((r) => setTimeout(r, 100));
-  t.ok(ours(), 'the gateway service is running');
-  return service;
-}
+/** The console with piped input, leaving it as a user does (exit, and yes to discarding). */
+const console = (lines: string[]) => pipedConsole(env, [...lines, 'exit', 'y']);
+const startGatewayService = (t: Test) => startService(t, t, env, 'gateway', 'mail/gateway-service.js');
 
 const port = await freePort();
 
