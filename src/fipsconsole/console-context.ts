@@ -37,7 +37,8 @@ export function consoleContext({ runtime, candidate, user, origin, lines, intera
       const answer = (await lines().question(`${prompt}${defaultValue ? ` [${defaultValue}]` : ''}> `)).trim();
       return answer || defaultValue || '';
     },
-    readLine: () => lines().question(''),
+    // The continuation prompt a person (or the image's smoke test) pastes the next line at.
+    readLine: () => lines().question('> '),
     async confirm(question) {
       try {
         return /^(y|yes)$/i.test((await lines().question(`${question} [N]> `)).trim());
