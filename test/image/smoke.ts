@@ -386,13 +386,15 @@ async function fipsFlow(console0: SerialPort, ca: ReturnType<typeof testCa>): Pr
   return { serverFingerprint, revision };
 }
 
-/** Waits until the gateway has reloaded the given revision (or a later one): the commit told it to. */
-async function waitForGatewayRevision(shell: RootShell, revision: number): Promise<void> {
-  const result = await shell.run(
-    `for i in $(seq 600); do r=$(journalctl -u appliance-gateway -o cat --no-pager | grep -o '"revision":[0-9]*,[^}]*gateway reloaded' | tail -n 1 | grep -o '[0-9]*' | head -n 1); [ "\${r:-0}" -ge ${revision} ] && break; sleep 0.5; done; echo "\${r:-none}"`,
-    360_000,
-  );
-  check(Number(result.output) >= revision, `the gateway reloaded revision ${revision}`, `last reloaded ${result.output}`);
+/** The last revision a service reloaded, per its journal. */
+const lastReloaded = (service: 'gateway' | 'delivery') =>
+  `journalctl -u appliance-${service} -o cat --no-pager | grep -o '"revision":[0-9]*,[^}]*${service} reloaded' | tail -n 1 | grep -o '[0-9]*' | head -n 1`;
+
+/** Waits until a service has reloaded the given revision (or a later one): the commit told it to. */
+async function waitForServiceRevision(shell: RootShell, service: 'gateway' | 'delivery', revision: number): Promise<number> {
+  const result = await shell.run(`for i in $(seq 600); do r=$(${lastReloaded(service)}); [ "\${r:-0}" -ge ${revision} ] && break; sleep 0.5; done; echo "\${r:-none}"`, 360_000);
+  check(Number(result.output) >= revision, `the ${service} reloaded revision ${revision}`, `last reloaded ${result.output}`);
+  return Number(result.output);
 }
 
 async function swaks(label: string, extra: string[]): Promise<{ ok: boolean; output: string }> {
@@ -545,7 +547,10 @@ async function main(): Promise<void> {
   writeFileSync(join(artefacts, 'ssh-route.log'), route.output);
   const routeRevision = Number(route.output.match(/Committed revision (\d+)/)?.[1] ?? 0);
   check(routeRevision > fips.revision, 'an SMTP route committed over SSH', `revision ${routeRevision}`);
-  await waitForGatewayRevision(shell, routeRevision);
+  // A route is the delivery service's: the commit reloads it, and leaves the gateway on the FIPS mode's revision.
+  await waitForServiceRevision(shell, 'delivery', routeRevision);
+  const gatewayRevision = await waitForServiceRevision(shell, 'gateway', fips.revision);
+  check(gatewayRevision < routeRevision, 'the route commit did not reload the gateway (only the services whose sections changed reload)', `gateway on revision ${gatewayRevision}`);
 
   // ---- SMTP with STARTTLS and a client certificate through the forwarded port
   const withoutCertificate = await swaks('no-cert', []);
