@@ -2,7 +2,7 @@
 // instance with the listener's TLS context (key in the HSM) and our handlers.
 // A reload builds a new endpoint for new connections; sessions already open
 // keep the endpoint, and so the policy, they started with.
-import { constants as cryptoConstants, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,8 +17,10 @@ import type { CertificateFields } from './certificate-fields.js';
 import { type ClientCertificateVerdict, type RevocationPolicy, verifyClientCertificate } from './client-certificate.js';
 import { guardData } from './data-deadline.js';
 import { DistrustList } from './distrust.js';
+import { recipientVerdict, senderVerdict } from './envelope-policy.js';
 import { HostAccessTable, verifiedReverseName } from './host-access.js';
 import type { IdCounter } from './id-counter.js';
+import { type HsmTlsMaterial, listenerTlsOptions } from './listener-tls.js';
 import { type EffectivePolicy, resolvePolicy } from './mail-flow-policy.js';
 import { logMailEvent, type MailLogWriter } from './mail-log.js';
 import { isMessageRefusal } from './message-text-check.js';
@@ -27,12 +29,6 @@ import { replies, smtpError } from './smtp-replies.js';
 import { type ConnectionPolicyView, installSmtpServerPatches } from './smtp-server-patches.js';
 import type { Envelope, Spool } from './spool.js';
 import { anchorCertificates, clientCertificateAuthorities } from './trust-store.js';
-
-export interface HsmTlsMaterial {
-  cert: string;
-  privateKeyEngine: string;
-  privateKeyIdentifier: string;
-}
 
 export interface GatewayDependencies {
   logs: Pick<LogSubscriptions, 'write'>;
@@ -72,26 +68,6 @@ export interface ConnectionState extends ConnectionPolicyView {
 
 const sessions = new WeakMap<SMTPServerSession, ConnectionState>();
 installSmtpServerPatches((session) => sessions.get(session));
-
-/** TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 suites are all of that kind). */
-const tls12Ciphers = [
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-].join(':');
-
-const noRenegotiation = cryptoConstants.SSL_OP_NO_RENEGOTIATION ?? 0x40000000;
-
-function domainOf(address: string): string {
-  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
-}
-
-function isAccepted(domain: string, acceptedDomains: string[]): boolean {
-  return acceptedDomains.some((d) => (d.startsWith('.') ? domain.endsWith(d) : domain === d));
-}
 
 /** The sections besides its listener that an endpoint reads: a change to any other section leaves endpoints as they are. */
 export const endpointSections = ['certificates', 'system', 'smtpAuth'] as const;
@@ -139,15 +115,7 @@ export class SmtpEndpoint {
       logger: false,
       socketTimeout: 5 * 60_000,
       closeTimeout: 30_000,
-      ...(tls
-        ? { cert: tls.cert, key: null as unknown as string, privateKeyEngine: tls.privateKeyEngine, privateKeyIdentifier: tls.privateKeyIdentifier }
-        : { cert: null as unknown as string, key: null as unknown as string }),
-      ca: this.clientCas.pem, // an empty list trusts nothing (Node adds its bundled roots only when `ca` is absent)
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-      ciphers: tls12Ciphers,
-      secureOptions: noRenegotiation,
+      ...listenerTlsOptions(tls, this.clientCas.pem),
       onConnect: (session, callback) => this.onConnect(session, callback),
       onSecure: (socket, session, callback) => this.onSecure(socket as TLSSocket, session, callback),
       onAuth: (auth, session, callback) =>
@@ -411,12 +379,18 @@ export class SmtpEndpoint {
   private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Error | undefined {
     const state = this.state(session);
     const { policy } = state;
-    if (state.messages >= policy.maxMessagesPerConnection) return replies.tooManyMessages(policy.maxMessagesPerConnection);
-    if (policy.smtpAuth === 'required' && !this.isAuthenticated(session)) return state.authUnavailable ? replies.authUnavailable() : replies.authRequired();
     const declared = Number(address.args ? (address.args.SIZE ?? 0) : 0);
-    if (declared > policy.maxMessageBytes) {
-      logMailEvent(this.deps.logs, 'info', 'sender.size-refused', { icid: state.icid, address: address.address, declared, limit: policy.maxMessageBytes });
-      return replies.messageTooBig(policy.maxMessageBytes);
+    const authenticated = this.isAuthenticated(session);
+    switch (senderVerdict(policy, { messages: state.messages, authenticated, authUnavailable: Boolean(state.authUnavailable), declaredBytes: declared })) {
+      case 'too-many-messages':
+        return replies.tooManyMessages(policy.maxMessagesPerConnection);
+      case 'auth-unavailable':
+        return replies.authUnavailable();
+      case 'auth-required':
+        return replies.authRequired();
+      case 'too-large':
+        logMailEvent(this.deps.logs, 'info', 'sender.size-refused', { icid: state.icid, address: address.address, declared, limit: policy.maxMessageBytes });
+        return replies.messageTooBig(policy.maxMessageBytes);
     }
     state.mid = this.deps.mids.take();
     logMailEvent(this.deps.logs, 'info', 'message.start', { mid: state.mid, icid: state.icid });
@@ -428,14 +402,16 @@ export class SmtpEndpoint {
     const state = this.state(session);
     const { policy } = state;
     const rid = session.envelope.rcptTo.length;
-    if (rid >= policy.maxRecipientsPerMessage) return replies.tooManyRecipients(policy.maxRecipientsPerMessage);
-    const relayAllowed = policy.connection === 'relay' || (policy.smtpAuth !== 'off' && this.isAuthenticated(session));
-    if (!relayAllowed && !isAccepted(domainOf(address.address), this.listener.acceptedDomains)) {
-      logMailEvent(this.deps.logs, 'info', 'message.to-rejected', { mid: state.mid ?? 0, icid: state.icid, rid, address: address.address, policy: policy.name });
-      return policy.smtpAuth !== 'off' && !this.isAuthenticated(session) ? replies.authRequired() : replies.relayDenied();
+    const facts = { recipients: rid, authenticated: this.isAuthenticated(session), address: address.address, acceptedDomains: this.listener.acceptedDomains };
+    const verdict = recipientVerdict(policy, facts);
+    if (verdict === 'too-many-recipients') return replies.tooManyRecipients(policy.maxRecipientsPerMessage);
+    const event = { mid: state.mid ?? 0, icid: state.icid, rid, address: address.address };
+    if (verdict === 'accept') {
+      logMailEvent(this.deps.logs, 'info', 'message.to', event);
+      return undefined;
     }
-    logMailEvent(this.deps.logs, 'info', 'message.to', { mid: state.mid ?? 0, icid: state.icid, rid, address: address.address });
-    return undefined;
+    logMailEvent(this.deps.logs, 'info', 'message.to-rejected', { ...event, policy: policy.name });
+    return verdict === 'auth-required' ? replies.authRequired() : replies.relayDenied();
   }
 
   private receivedHeader(session: SMTPServerSession, mid: number): string {
