@@ -106,3 +106,69 @@ t.test('a report written before a counter existed opens, keeps its counts, and c
   store.record('auth_allowed_monitor', { user: 'alice', domain: '', ip: '10.0.0.1' });
   t.match(store.totals('hour'), { auth_ok: 3, auth_allowed_monitor: 1 });
 });
+
+t.test('the table by sender is exact at the edges of a range, where whole days come from the daily rollup', async (t) => {
+  // Events every 37 minutes for 35 days, by three users: every range starts and ends inside a day.
+  let now = start - 35 * day;
+  const store = new AuthReportStore(':memory:', () => new Date(now));
+  t.teardown(() => store.close());
+  const recorded: { at: number; user: string }[] = [];
+  for (let i = 0; now < start; i++, now += 37 * 60_000) {
+    const user = ['ann', 'ben', 'cy'][i % 3]!;
+    store.record('auth_ok', { user, domain: 'example.com', ip: '10.0.0.1' });
+    recorded.push({ at: now, user });
+  }
+  for (const probe of [start, start + 7 * 60_000 + 13 * hour]) {
+    now = probe;
+    for (const [range, minutes] of [
+      ['day', 24 * 60],
+      ['week', 7 * 24 * 60],
+      ['30days', 30 * 24 * 60],
+    ] as const) {
+      const first = Math.floor(probe / 60_000) - minutes + 1;
+      const expected: Record<string, number> = {};
+      for (const e of recorded) if (Math.floor(e.at / 60_000) >= first && e.at <= probe) expected[e.user] = (expected[e.user] ?? 0) + 1;
+      const got = Object.fromEntries(store.bySender(range, 'user').map((r) => [r.key, r.auth_ok]));
+      t.same(got, expected, `${range} ending ${new Date(probe).toISOString()}`);
+      t.equal(
+        store.totals(range).auth_ok,
+        Object.values(expected).reduce((a, b) => a + b, 0),
+        `${range} totals agree with the table`,
+      );
+    }
+  }
+});
+
+t.test('the chart series puts each event in its bucket and sums to the totals', async (t) => {
+  let now = start;
+  const store = new AuthReportStore(':memory:', () => new Date(now));
+  t.teardown(() => store.close());
+  now = start - 90 * 60_000;
+  store.record('certificate_ok', { user: 'old', domain: '', ip: '10.0.0.1' }); // outside the hour
+  now = start - 30 * 60_000;
+  store.record('certificate_ok', { user: 'a', domain: '', ip: '10.0.0.1' });
+  store.record('auth_failed', { user: 'a', domain: '', ip: '10.0.0.1' });
+  now = start;
+  store.record('certificate_ok', { user: 'b', domain: '', ip: '10.0.0.1' });
+  const hourly = store.series('hour');
+  t.equal(hourly.times.length, 60);
+  t.equal(hourly.bucketMinutes, 1);
+  t.equal(hourly.times.at(-1), start, 'the last bucket is the current minute');
+  t.equal(hourly.counters.certificate_ok[59], 1);
+  t.equal(hourly.counters.certificate_ok[29], 1, '30 minutes ago');
+  t.equal(hourly.counters.auth_failed[29], 1);
+  t.equal(
+    hourly.counters.certificate_ok.reduce((a, b) => a + b, 0),
+    store.totals('hour').certificate_ok,
+    'the chart adds up to the totals',
+  );
+  const daily = store.series('day');
+  t.equal(daily.times.length, 96);
+  t.equal(
+    daily.counters.certificate_ok.reduce((a, b) => a + b, 0),
+    3,
+    'the day includes the event of 90 minutes ago',
+  );
+  t.equal(store.series('30days').times.length, 180);
+  t.equal(store.series('week').times.length, 168);
+});
