@@ -1,6 +1,7 @@
 // MAIL FROM and RCPT TO decisions of a mail flow policy, as pure functions of what the
 // session knows (tested with tables, as Postfix tests smtpd_check without a network).
 // The endpoint turns each verdict into its reply and mail log line.
+import { domainOf, normalDomain } from './address.js';
 import type { EffectivePolicy } from './mail-flow-policy.js';
 
 export type SenderVerdict = 'accept' | 'too-many-messages' | 'auth-required' | 'auth-unavailable' | 'too-large';
@@ -34,14 +35,14 @@ export interface RecipientFacts {
 
 /** "example.com" names the domain itself; ".example.com" its subdomains. */
 export function isAcceptedDomain(domain: string, acceptedDomains: string[]): boolean {
-  return acceptedDomains.some((d) => (d.startsWith('.') ? domain.endsWith(d) : domain === d));
+  const wanted = normalDomain(domain);
+  return acceptedDomains.map(normalDomain).some((d) => (d.startsWith('.') ? wanted.endsWith(d) : wanted === d));
 }
 
 export function recipientVerdict(policy: EffectivePolicy, facts: RecipientFacts): RecipientVerdict {
   if (facts.recipients >= policy.maxRecipientsPerMessage) return 'too-many-recipients';
   const relayAllowed = policy.connection === 'relay' || (policy.smtpAuth !== 'off' && facts.authenticated);
-  const domain = facts.address.slice(facts.address.lastIndexOf('@') + 1).toLowerCase();
-  if (relayAllowed || isAcceptedDomain(domain, facts.acceptedDomains)) return 'accept';
+  if (relayAllowed || isAcceptedDomain(domainOf(facts.address), facts.acceptedDomains)) return 'accept';
   // Where authenticating could have allowed it, say so (530) rather than a plain refusal.
   return policy.smtpAuth !== 'off' && !facts.authenticated ? 'auth-required' : 'relay-denied';
 }

@@ -9,6 +9,7 @@ import type { ApplianceConfig } from '../../os/config/schema.js';
 import { authenticationProblems } from '../../os/config/verify.js';
 import type { Logger } from '../../os/logging/logger.js';
 import type { LogSubscriptions } from '../../os/logging/subscriptions.js';
+import { domainOf } from '../address.js';
 import type { CertificateFields } from '../certificate-fields.js';
 import type { CertificateLoginResult, PasswordLoginResult, SessionContext, SmtpAuthenticator } from '../smtp-auth.js';
 import { trustedCaCertificates } from '../trust-store.js';
@@ -29,11 +30,6 @@ export interface AuthenticatorOptions {
 
 type Profiles = ApplianceConfig['smtpAuth']['profiles'][number];
 type AuthConfig = Pick<ApplianceConfig, 'ldap' | 'smtpAuth' | 'certificates' | 'listeners'>;
-
-function domainOf(name: string): string {
-  const at = name.lastIndexOf('@');
-  return at < 0 ? '' : name.slice(at + 1).toLowerCase();
-}
 
 function describeTrace(trace: QueryTrace | undefined): string[] {
   return trace ? [`LDAP server ${trace.server} at ${trace.host}`] : [];

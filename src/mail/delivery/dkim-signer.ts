@@ -5,8 +5,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { ApplianceConfig } from '../../os/config/schema.js';
+import { domainOf } from '../address.js';
 import type { HeaderField } from './headers.js';
-import { addressesIn, domainOf } from './headers.js';
+import { addressesIn } from './headers.js';
 
 export type DkimProfile = ApplianceConfig['dkim']['profiles'][number];
 export type HsmSign = (label: string, data: Buffer) => Promise<Buffer>;

@@ -83,9 +83,3 @@ export function addressesIn(value: string): string[] {
     .map((a) => a.address.trim())
     .filter((a) => a.includes('@'));
 }
-
-/** The domain of an address, trimmed and lower-cased. */
-export function domainOf(address: string): string {
-  const at = address.lastIndexOf('@');
-  return (at < 0 ? '' : address.slice(at + 1)).trim().toLowerCase().replace(/\.$/, '');
-}

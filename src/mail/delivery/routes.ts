@@ -5,6 +5,7 @@
 // lower-cased before use, so a stray space never breaks a route (seed 70739).
 import { promises as dns } from 'node:dns';
 import type { ApplianceConfig } from '../../os/config/schema.js';
+import { normalDomain } from '../address.js';
 
 export interface NextHop {
   host: string;
@@ -29,7 +30,7 @@ export class NoRouteError extends Error {
 }
 
 type RouteHost = ApplianceConfig['routes']['defaultRoute'][number];
-const clean = (value: string) => value.trim().toLowerCase().replace(/\.$/, '');
+const clean = normalDomain;
 
 /** Lower priority number first (like MX preference); hosts of equal priority in random order, to spread the load. */
 export function orderHosts(hosts: RouteHost[], random = Math.random): NextHop[] {
