@@ -73,6 +73,11 @@ export function resolvePolicy(
   };
 }
 
+/** Signing applies to authenticated senders on a relaying listener (private, or a relaying policy) whose policy has dkimSigning. */
+export function signsWithDkim(policy: Pick<EffectivePolicy, 'dkimSigning' | 'connection'>, listenerType: Listener['type'], authenticated: boolean): boolean {
+  return authenticated && policy.dkimSigning && (listenerType === 'private' || policy.connection === 'relay');
+}
+
 function abuseLimits(pick: <K extends AbuseLimitField>(field: K) => number | undefined) {
   const value = <K extends AbuseLimitField>(field: K): number => pick(field) ?? (abuseLimitDefaults[field] as number);
   return {

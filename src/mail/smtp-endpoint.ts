@@ -21,7 +21,7 @@ import { recipientVerdict, senderVerdict } from './envelope-policy.js';
 import { HostAccessTable, verifiedReverseName } from './host-access.js';
 import type { IdCounter } from './id-counter.js';
 import { type HsmTlsMaterial, listenerTlsOptions } from './listener-tls.js';
-import { type EffectivePolicy, resolvePolicy } from './mail-flow-policy.js';
+import { type EffectivePolicy, resolvePolicy, signsWithDkim } from './mail-flow-policy.js';
 import { logMailEvent, type MailLogWriter } from './mail-log.js';
 import { isMessageRefusal } from './message-text-check.js';
 import type { SessionContext, SmtpAuthenticator } from './smtp-auth.js';
@@ -434,6 +434,12 @@ export class SmtpEndpoint {
       ...(state.authenticatedAs ? { authenticatedAs: { method: state.authenticatedAs.method, identity: state.authenticatedAs.identity } } : {}),
       receivedAt: new Date().toISOString(),
       ...(session.envelope.smtpUtf8 ? { smtpUtf8: true } : {}),
+      reception: {
+        senderGroup: state.senderGroup,
+        policy: state.policy.name,
+        dkimSigning: signsWithDkim(state.policy, this.listener.type, state.authenticatedAs !== undefined),
+        authservId: this.listener.hostname || this.config.system.hostname,
+      },
     };
     let result: Awaited<ReturnType<Spool['accept']>>;
     const deadline = guardData(stream, state.policy);

@@ -24,6 +24,18 @@ export interface Envelope {
   generated?: 'bounce' | 'alert';
   /** The client gave SMTPUTF8 on MAIL FROM (RFC 6531): the next hop must offer it if the message needs it. */
   smtpUtf8?: boolean;
+  /** What the gateway decided when it took the message, so delivery never decides it again from a later configuration. */
+  reception?: ReceptionDecisions;
+}
+
+export interface ReceptionDecisions {
+  /** The host access table's sender group, and the mail flow policy it chose. */
+  senderGroup: string;
+  policy: string;
+  /** Whether delivery signs the message with the DKIM profile of its From domain. */
+  dkimSigning: boolean;
+  /** The authserv-id of the Authentication-Results field (the listener's host name, else the appliance's). */
+  authservId: string;
 }
 
 export type SpoolResult = { accepted: true; bytes: number } | { accepted: false; bytes: number; reason: 'too-big' };

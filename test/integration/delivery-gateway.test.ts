@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { Delivery } from '../../src/mail/delivery/delivery.js';
+import { QueueStore } from '../../src/mail/delivery/queue-store.js';
 import { findEvents } from '../../src/mail/findevent/findevent.js';
 import { freePort, gatewayFixture, listenerConfig, startGateway, swaks } from '../helpers/gateway.js';
 import { NextHop, until } from './delivery-fixture.js';
@@ -38,4 +39,14 @@ t.test('a message accepted by the gateway is delivered, and findevent shows its 
   t.match(text, /ICID \d+ close/, 'the connection lines');
   t.match(text, /New SMTP DCID \d+ address 127\.0\.0\.1/);
   t.same((await findEvents(join(fixture.token.root, 'logs', 'mail_logs'), 'mail_logs', { subject: 'whole way' })).length, lines.length, 'found by subject too');
+});
+
+t.test('the queued envelope records what the gateway decided: sender group, policy, signing, authserv-id', async (t) => {
+  const port = await freePort();
+  await startGateway(t, fixture, { listeners: listenerConfig(port, { acceptedDomains: ['example.org'] }) });
+  const sent = await swaks({ port, to: 'jane@example.org' });
+  const mid = Number(/250 .*queued as (\d+)/.exec(sent.output)?.[1]);
+  const store = new QueueStore(join(fixture.token.root, 'spool'));
+  const queued = await store.read(store.find(mid)!, mid);
+  t.match(queued.envelope.reception, { senderGroup: String, policy: String, dkimSigning: false, authservId: 'mail.example.com' });
 });

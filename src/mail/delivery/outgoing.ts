@@ -12,15 +12,18 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ApplianceConfig } from '../../os/config/schema.js';
 import { HostAccessTable } from '../host-access.js';
-import { resolvePolicy } from '../mail-flow-policy.js';
+import { resolvePolicy, signsWithDkim } from '../mail-flow-policy.js';
 import type { Envelope } from '../spool.js';
 import { claimsAuthservId } from './authserv-id.js';
 import { dkimSignature, type HsmSign, hashBody, modesOf, profileFor } from './dkim-signer.js';
 import { parseHeaderBlock } from './headers.js';
 import type { QueuedMessage } from './queue-store.js';
 
+// What the gateway decided at reception (envelope.reception) is what counts. Only a
+// message queued by an earlier version, which did not record it, is judged from
+// the configuration of today.
 export function authservId(envelope: Envelope, config: ApplianceConfig): string {
-  return config.listeners.find((l) => l.name === envelope.listener)?.hostname ?? config.system.hostname;
+  return envelope.reception?.authservId ?? config.listeners.find((l) => l.name === envelope.listener)?.hostname ?? config.system.hostname;
 }
 
 const quoted = (value: string) => (/^[A-Za-z0-9._@+-]+$/.test(value) ? value : `"${value.replace(/[\\"]/g, '\\$&')}"`);
@@ -33,15 +36,13 @@ export function authenticationResults(envelope: Envelope, config: ApplianceConfi
   return `Authentication-Results: ${id};\r\n\tauth=pass${comment} smtp.auth=${quoted(auth.identity.replace(/[\r\n]/g, ' '))}`;
 }
 
-/** Signing applies to authenticated senders on a relaying listener (private, or a relaying policy) whose policy has dkimSigning. */
 export function wantsDkim(envelope: Envelope, config: ApplianceConfig): boolean {
-  if (!envelope.authenticatedAs) return false;
+  if (envelope.reception) return envelope.reception.dkimSigning;
   const listener = config.listeners.find((l) => l.name === envelope.listener);
   if (!listener) return false;
-  // The envelope does not record the connection's policy: match the client address again (IP entries; names need DNS).
+  // Queued before reception was recorded: match the client address again (IP entries; names need DNS).
   const match = new HostAccessTable(listener).match(envelope.clientAddress);
-  const policy = resolvePolicy(listener, match?.policy ?? listener.defaultPolicy);
-  return policy.dkimSigning && (listener.type === 'private' || policy.connection === 'relay');
+  return signsWithDkim(resolvePolicy(listener, match?.policy ?? listener.defaultPolicy), listener.type, envelope.authenticatedAs !== undefined);
 }
 
 export interface Outgoing {
