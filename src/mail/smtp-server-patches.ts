@@ -10,6 +10,7 @@
 import type { Readable } from 'node:stream';
 import type { SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection';
+import { SMTPStream } from 'smtp-server/lib/smtp-stream';
 import type { SessionAbuseHooks } from './abuse-limits.js';
 import { messageTextChecker } from './message-text-check.js';
 import {
@@ -186,11 +187,45 @@ function pendingInput(connection: PatchedConnection): number {
   return (line?.afterInChunk ?? 0) + queued + (connection._socket.readableLength ?? 0);
 }
 
+/**
+ * The methods of smtp-server's internals these corrections wrap or call. smtp-server is
+ * pinned to an exact version (package.json); a version that lacks one of them is refused
+ * at load, naming it, rather than serving mail without a correction.
+ */
+export const smtpServerInternals = {
+  SMTPConnection: [
+    'send',
+    'close',
+    '_onCommand',
+    '_createParser',
+    '_parseAddressCommand',
+    '_whenWritable',
+    '_isSupported',
+    'handler_AUTH',
+    'handler_EHLO',
+    'handler_MAIL',
+    'handler_RCPT',
+    'handler_STARTTLS',
+  ],
+  SMTPStream: ['write', '_write', 'startDataMode'],
+} as const;
+
+/** The internals a smtp-server build lacks, as "Class.prototype.method" (none: the patches apply). */
+export function missingInternals(prototypes: Record<keyof typeof smtpServerInternals, object>): string[] {
+  return Object.entries(smtpServerInternals).flatMap(([name, methods]) =>
+    methods.filter((m) => typeof (prototypes[name as keyof typeof smtpServerInternals] as Record<string, unknown>)[m] !== 'function').map((m) => `${name}.prototype.${m}`),
+  );
+}
+
 /** Installs the patches; `lookup` finds a session's policy (undefined: not ours, left alone). */
 export function installSmtpServerPatches(lookup: typeof policyOf): void {
   policyOf = lookup;
   const proto = SMTPConnection.prototype as unknown as Record<string, Method<never[]>>;
   if ((proto as { __appliancePatched?: boolean }).__appliancePatched) return;
+  const missing = missingInternals({ SMTPConnection: SMTPConnection.prototype, SMTPStream: SMTPStream.prototype });
+  if (missing.length > 0) {
+    throw new Error(`this smtp-server lacks ${missing.join(', ')}: the gateway's protocol corrections cannot be applied; install the version package.json pins`);
+  }
   (proto as { __appliancePatched?: boolean }).__appliancePatched = true;
 
   const send = proto.send as unknown as Method<[number, unknown, unknown?]>;
