@@ -2,6 +2,8 @@
 // scripts and `ssh admin@host 'command …'`); run interactively, a command asks
 // for what is missing. Nothing here starts a shell or runs a program named by
 // the user: the console is the only thing an administrator's login reaches.
+import { type Actor, type ActorSource, actorFor } from '../admin/actor.js';
+import { AdminError } from '../admin/errors.js';
 import { HsmError } from '../hsm/module.js';
 import { CommitRefusedError } from '../os/config/authorization.js';
 import { type Candidate, configDiff, NothingToCommitError } from '../os/config/candidate.js';
@@ -22,7 +24,14 @@ export interface ConsoleSession {
   user: string;
   /** The client IP over SSH, or the tty. */
   origin: string;
+  source: ActorSource;
   fipsMode: boolean;
+}
+
+/** The acting user of an administration operation, its role read from the committed configuration now. */
+export function actorOf(ctx: ConsoleContext): Actor {
+  const { user, source, origin, fipsMode } = ctx.session;
+  return { ...actorFor(ctx.runtime, { user, source, from: origin }), fipsMode };
 }
 
 export interface ConsoleContext {
@@ -60,6 +69,7 @@ export interface Command {
 export function isUserError(err: unknown): boolean {
   return [
     UsageError,
+    AdminError,
     ConfigError,
     ConfigFileError,
     ConfigurationFolderError,

@@ -1,6 +1,7 @@
 // What every command gets from its session: the runtime and candidate, the user, and
 // the ways to talk to the person at the console (print, ask, confirm, secrets, pastes),
 // and commit (which tells the services whose sections changed to reload).
+import type { ActorSource } from '../admin/actor.js';
 import type { Candidate } from '../os/config/candidate.js';
 import type { Runtime } from '../os/runtime.js';
 import { reloadServicesFor } from '../os/service.js';
@@ -13,17 +14,18 @@ export interface ContextParts {
   candidate: Candidate;
   user: string;
   origin: string;
+  source: ActorSource;
   /** The session's line input, made when first needed. */
   lines: () => LineInput;
   /** Whether a person at a terminal is there to answer prompts. */
   interactive: boolean;
 }
 
-export function consoleContext({ runtime, candidate, user, origin, lines, interactive }: ContextParts): ConsoleContext {
+export function consoleContext({ runtime, candidate, user, origin, source, lines, interactive }: ContextParts): ConsoleContext {
   const ctx: ConsoleContext = {
     runtime,
     candidate,
-    session: { user, origin, fipsMode: false },
+    session: { user, origin, source, fipsMode: false },
     configFilesDir: `${runtime.paths.root}/configuration`,
     version: firmwareVersion(),
     print: (text) => process.stdout.write(`${text}\n`),

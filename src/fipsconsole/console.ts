@@ -40,7 +40,15 @@ async function main(argv: string[]): Promise<number> {
     input ??= new LineInput(oneShot.length ? undefined : (line: string): [string[], string] => [names.filter((n) => n.startsWith(line.trim())), line.trim()]);
     return input;
   };
-  const ctx = consoleContext({ runtime, candidate, user: identity.user, origin, lines, interactive: process.stdin.isTTY === true });
+  const ctx = consoleContext({
+    runtime,
+    candidate,
+    user: identity.user,
+    origin,
+    source: identity.source === 'ssh' || identity.source === 'serial' ? identity.source : 'local',
+    lines,
+    interactive: process.stdin.isTTY === true,
+  });
   const run = (words: string[]) => executeCommand(ctx, identity.source, words);
 
   logLogin(runtime.logs, { user: identity.user, via, origin: identity.origin, success: true });
