@@ -1,164 +1,103 @@
 // The verbs every named list of settings shares at the console:
 //   COMMAND list | show NAME | new NAME key=value… | edit NAME key=value… | rename OLD NEW | delete NAME
-// An edit is checked against the whole configuration at once and refused, with
-// the path and reason, if it would make it invalid; renames and deletes go
-// through the reference table, so nothing is left pointing at a missing name.
-
-import { deleteObject, type ReferenceKindName, renameObject } from '../os/config/references.js';
+// Words become calls of src/admin/settings.ts (which checks each edit against the whole
+// configuration, and renames and deletes through the reference table); the results
+// are printed here in the console's words.
+import type { FieldInfo } from '../admin/schema-fields.js';
+import {
+  type AreaId,
+  deleteItem,
+  editGroup,
+  editItem,
+  type GroupId,
+  groupFields,
+  groupSettings,
+  itemFields,
+  listItems,
+  missingForNew,
+  newItem,
+  newItemFields,
+  renameItem,
+  settingsAreas,
+  showItem,
+} from '../admin/settings.js';
 import type { ApplianceConfig } from '../os/config/schema.js';
-import { maskSecrets } from '../os/config/secrets.js';
-import { parseConfig } from '../os/config/validate.js';
-import type { ConsoleContext } from './commands.js';
+import { actorOf, type ConsoleContext } from './commands.js';
 import { UsageError } from './errors.js';
-import { applyAssignments, type FieldParsers, fieldHelp, missingRequired, objectSchemaAt } from './schema-fields.js';
 
-type Item = Record<string, unknown>;
-
-export interface CollectionSpec {
-  /** What one item is called, e.g. "listener". */
-  label: string;
-  /** The field that names an item. */
-  key?: string;
-  /** Where the list is in the configuration; `scope` is the parent's name for nested lists. */
-  path(config: ApplianceConfig, scope: string | undefined): (string | number)[];
-  /** The reference kind, for rename and delete; without one, rename and delete act on the list alone. */
-  kind?: ReferenceKindName;
-  /** The fields of a new item before the user's key=value words. */
-  template?(name: string, config: ApplianceConfig, scope: string | undefined, variant: string | undefined): Item;
-  /** Parsers for fields typed as text that are not plain values (a schedule, a host list). */
-  parsers?: FieldParsers;
-  /** Words after NAME for `new` that select a variant (e.g. the type of an LDAP query). */
-  variant?: string;
-  /** Whether the list is nested under a named parent (listener policies, sender groups). */
-  scoped?: boolean;
-  /** What to tell the user once a new item is added (what it does not do yet). */
-  afterNew?(name: string, item: Item, ctx: ConsoleContext): void;
+/** The `fields` lines: each key, how to write it, and its meaning where the schema gives one. */
+export function fieldLines(fields: FieldInfo[]): string {
+  return fields.map((f) => `  ${f.key}: ${f.help}${f.hasDefault ? ' (or "default")' : ''}${f.description ? ` - ${f.description}` : ''}`).join('\n');
 }
 
-function listAt(config: ApplianceConfig, path: (string | number)[]): Item[] {
-  let value: unknown = config;
-  for (const step of path) value = (value as Record<string | number, unknown>)[step];
-  if (!Array.isArray(value)) throw new Error(`no list at ${path.join('.')}`);
-  return value as Item[];
-}
-
-function scopeIndex(config: ApplianceConfig, scope: string): number {
-  const index = config.listeners.findIndex((l) => l.name === scope);
-  if (index < 0) throw new UsageError(`there is no listener named "${scope}"`);
-  return index;
-}
-
-export const inListener = (rest: (string | number)[]) => (config: ApplianceConfig, scope: string | undefined) => ['listeners', scopeIndex(config, scope ?? ''), ...rest];
-
-/** Applies a change to a copy of the candidate, validates the whole result, and keeps it only if valid. */
-export function editCandidate(ctx: ConsoleContext, change: (draft: ApplianceConfig) => void): void {
-  ctx.candidate.edit((draft) => {
-    change(draft);
-    Object.assign(draft, parseConfig(draft, 'the change was not made'));
-  });
-}
-
-export function collectionCommand(spec: CollectionSpec) {
-  const key = spec.key ?? 'name';
-  const usage = `${spec.scoped ? 'PARENT ' : ''}list | show NAME | new NAME${spec.variant ? ` ${spec.variant.toUpperCase()}` : ''} key=value… | edit NAME key=value… | rename OLD NEW | delete NAME | fields [NAME${spec.variant ? ` | ${spec.variant.toUpperCase()}` : ''}]`;
-  const find = (items: Item[], name: string | undefined) => {
-    const item = items.find((i) => i[key] === name);
-    if (!item) throw new UsageError(`there is no ${spec.label} "${name ?? ''}"; see "list"`);
-    return item;
-  };
-  /** Adds a new item to `draft` as `new NAME [VARIANT] words…` makes it; returns it and its schema (also for `fields` before it exists). */
-  const addNew = (draft: ApplianceConfig, scope: string | undefined, name: string, variant: string | undefined, words: string[]) => {
-    const item: Item = { ...(spec.template?.(name, draft, scope, variant) ?? {}), [key]: name, ...(variant ? { [spec.variant!]: variant } : {}) };
-    const list = listAt(draft, spec.path(draft, scope));
-    list.push(item);
-    const schema = objectSchemaAt([...spec.path(draft, scope), list.length - 1], draft);
-    applyAssignments(item, schema, words, spec.parsers);
-    return { item, schema };
-  };
-  const newItemFields = (config: ApplianceConfig, scope: string | undefined, variant: string | undefined) => {
-    const { item, schema } = addNew(structuredClone(config), scope, 'NEW', variant, []);
-    const required = missingRequired(schema, item).map((f) => f.key);
-    const shown = fieldHelp(schema)
-      .split('\n')
-      .filter((line) => !line.startsWith(`  ${key}:`));
-    return `Keys of a new ${spec.label}${variant ? ` of ${spec.variant} ${variant}` : ''}${required.length ? ` (required: ${required.join(', ')})` : ''}:\n${shown.join('\n')}`;
+export function collectionCommand(areaId: AreaId) {
+  const area = settingsAreas[areaId];
+  const variantWord = area.variant?.toUpperCase();
+  const usage = `${area.scoped ? 'PARENT ' : ''}list | show NAME | new NAME${variantWord ? ` ${variantWord}` : ''} key=value… | edit NAME key=value… | rename OLD NEW | delete NAME | fields [NAME${variantWord ? ` | ${variantWord}` : ''}]`;
+  const newItemText = (fields: FieldInfo[], variant: string | undefined) => {
+    const required = fields.filter((f) => f.required && f.value === undefined).map((f) => f.key);
+    return `Keys of a new ${area.label}${variant ? ` of ${area.variant} ${variant}` : ''}${required.length ? ` (required: ${required.join(', ')})` : ''}:\n${fieldLines(fields)}`;
   };
   return {
     usage,
     /** For `help`: the keys `new` takes (scoped lists need a parent, so they show none). */
-    details: (config: ApplianceConfig) => (spec.scoped ? undefined : newItemFields(config, undefined, undefined)),
+    details: (config: ApplianceConfig) => (area.scoped ? undefined : newItemText(newItemFields(config, areaId), undefined)),
     async run(args: string[], ctx: ConsoleContext): Promise<void> {
-      const scope = spec.scoped ? args.shift() : undefined;
-      if (spec.scoped && !scope) throw new UsageError(`name the listener first: ${usage}`);
+      const scope = area.scoped ? args.shift() : undefined;
+      if (area.scoped && !scope) throw new UsageError(`name the listener first: ${usage}`);
       const [verb = 'list', name, ...rest] = args;
-      const path = spec.path(ctx.candidate.config, scope);
-      const items = listAt(ctx.candidate.config, path);
+      const actor = actorOf(ctx);
+      const items = listItems(ctx.runtime, actor, areaId, scope);
       switch (verb) {
         case 'list':
-          ctx.print(items.length ? items.map((i) => `  ${String(i[key])}${i.type ? ` (${String(i.type)})` : ''}`).join('\n') : `  no ${spec.label}s`);
+          ctx.print(items.length ? items.map((i) => `  ${i.key}${i.type ? ` (${i.type})` : ''}`).join('\n') : `  no ${area.label}s`);
           return;
         case 'show':
-          ctx.print(JSON.stringify(find(listAt(maskSecrets(ctx.candidate.config), path), name), null, 2));
+          ctx.print(JSON.stringify(showItem(ctx.runtime, actor, areaId, name ?? '', scope), null, 2));
           return;
         case 'fields': {
-          const existing = items.find((i) => i[key] === name);
-          if (existing) ctx.print(fieldHelp(objectSchemaAt([...path, items.indexOf(existing)], ctx.candidate.config)));
-          else if (!name || spec.variant) ctx.print(newItemFields(ctx.candidate.config, scope, name));
-          else find(items, name);
+          const existing = items.some((i) => i.key === name);
+          if (existing) ctx.print(fieldLines(itemFields(ctx.runtime, actor, areaId, { name: name!, ...(scope ? { scope } : {}) })));
+          else if (!name || area.variant) {
+            ctx.print(newItemText(itemFields(ctx.runtime, actor, areaId, { ...(scope ? { scope } : {}), ...(name ? { variant: name } : {}) }), name));
+          } else showItem(ctx.runtime, actor, areaId, name, scope);
           return;
         }
         case 'new': {
-          if (!name) throw new UsageError(`name the new ${spec.label}`);
-          if (items.some((i) => i[key] === name)) throw new UsageError(`a ${spec.label} "${name}" already exists; use edit`);
+          if (!name) throw new UsageError(`name the new ${area.label}`);
+          if (items.some((i) => i.key === name)) throw new UsageError(`a ${area.label} "${name}" already exists; use edit`);
           const words = [...rest];
-          const variant = spec.variant && words[0] && !words[0].includes('=') ? words.shift() : undefined;
+          const variant = area.variant && words[0] && !words[0].includes('=') ? words.shift() : undefined;
+          const options = { ...(scope ? { scope } : {}), ...(variant ? { variant } : {}) };
           // Ask for what the schema requires and the command line did not give: at a terminal
-          // only; piped input fails naming every missing key.
-          const trial = addNew(structuredClone(ctx.candidate.config), scope, name, variant, words);
-          const missing = missingRequired(trial.schema, trial.item);
-          if (missing.length && !ctx.interactive) {
-            throw new UsageError(`a new ${spec.label} needs ${missing.map((f) => `${f.key}=… (${f.help})`).join(', ')}; nothing was added`);
+          // only; piped input fails naming every missing key (newItem says which).
+          if (ctx.interactive) {
+            for (const field of missingForNew(ctx.runtime, actor, areaId, name, words, options)) {
+              words.push(`${field.key}=${await ctx.ask(`${area.label} ${name}: ${field.key} (${field.help})`)}`);
+            }
           }
-          for (const field of missing) words.push(`${field.key}=${await ctx.ask(`${spec.label} ${name}: ${field.key} (${field.help})`)}`);
-          editCandidate(ctx, (draft) => {
-            addNew(draft, scope, name, variant, words);
-          });
-          ctx.print(`New ${spec.label} "${name}" added (pending until commit).`);
-          const added = listAt(ctx.candidate.config, spec.path(ctx.candidate.config, scope)).find((i) => i[key] === name);
-          if (added) spec.afterNew?.(name, added, ctx);
+          const { notice } = newItem(ctx.runtime, actorOf(ctx), areaId, name, words, options);
+          ctx.print(`New ${area.label} "${name}" added (pending until commit).`);
+          if (notice) ctx.print(notice);
           return;
         }
         case 'edit': {
-          find(items, name);
+          showItem(ctx.runtime, actor, areaId, name ?? '', scope);
           if (rest.length === 0) throw new UsageError(`give settings as key=value; see "fields ${name}"`);
-          editCandidate(ctx, (draft) => {
-            const list = listAt(draft, path);
-            const index = list.findIndex((i) => i[key] === name);
-            applyAssignments(list[index]!, objectSchemaAt([...path, index], draft), rest, spec.parsers);
-          });
-          ctx.print(`${spec.label} "${name}" changed (pending until commit).`);
+          editItem(ctx.runtime, actor, areaId, name!, rest, scope);
+          ctx.print(`${area.label} "${name}" changed (pending until commit).`);
           return;
         }
         case 'rename': {
           const to = rest[0];
           if (!name || !to) throw new UsageError(`usage: rename OLD NEW`);
-          let updated: string[] = [];
-          editCandidate(ctx, (draft) => {
-            if (spec.kind) updated = renameObject(draft, spec.kind, name, to, scope);
-            else find(listAt(draft, path), name)[key] = to;
-          });
-          ctx.print(`Renamed ${spec.label} "${name}" to "${to}"${updated.length ? `; updated ${updated.join(', ')}` : ''}.`);
+          const updated = renameItem(ctx.runtime, actor, areaId, name, to, scope);
+          ctx.print(`Renamed ${area.label} "${name}" to "${to}"${updated.length ? `; updated ${updated.join(', ')}` : ''}.`);
           return;
         }
         case 'delete':
-          editCandidate(ctx, (draft) => {
-            if (spec.kind) deleteObject(draft, spec.kind, name ?? '', scope);
-            else {
-              const list = listAt(draft, path);
-              list.splice(list.indexOf(find(list, name)), 1);
-            }
-          });
-          ctx.print(`Deleted ${spec.label} "${name}" (pending until commit).`);
+          deleteItem(ctx.runtime, actor, areaId, name ?? '', scope);
+          ctx.print(`Deleted ${area.label} "${name}" (pending until commit).`);
           return;
         default:
           throw new UsageError(`unknown action "${verb}"; use ${usage}`);
@@ -167,27 +106,26 @@ export function collectionCommand(spec: CollectionSpec) {
   };
 }
 
-/** `COMMAND show | edit key=value…` for one group of settings that is not a list (system, crl, alerts). */
-export function settingsCommand(section: keyof ApplianceConfig, parsers?: FieldParsers) {
+/** `COMMAND show | edit key=value… | fields` for one group of settings that is not a list (system, crl, alerts). */
+export function settingsCommand(groupId: GroupId) {
   return {
     usage: 'show | edit key=value… | fields',
     async run(args: string[], ctx: ConsoleContext): Promise<void> {
       const [verb = 'show', ...rest] = args;
+      const actor = actorOf(ctx);
       if (verb === 'show')
         ctx.print(
           JSON.stringify(
-            maskSecrets(ctx.candidate.config)[section],
+            groupSettings(ctx.runtime, actor, groupId),
             (_key, v) => (Array.isArray(v) && typeof v[0] === 'object' ? `[${v.length} item(s): see its own command]` : v),
             2,
           ),
         );
-      else if (verb === 'fields') ctx.print(fieldHelp(objectSchemaAt([section], ctx.candidate.config)));
+      else if (verb === 'fields') ctx.print(fieldLines(groupFields(ctx.runtime, actor, groupId)));
       else if (verb === 'edit') {
         if (rest.length === 0) throw new UsageError('give settings as key=value; see "fields"');
-        editCandidate(ctx, (draft) => {
-          applyAssignments(draft[section] as unknown as Item, objectSchemaAt([section], draft), rest, parsers);
-        });
-        ctx.print(`${String(section)} settings changed (pending until commit).`);
+        editGroup(ctx.runtime, actor, groupId, rest);
+        ctx.print(`${groupId} settings changed (pending until commit).`);
       } else throw new UsageError(`unknown action "${verb}"; use show, edit key=value… or fields`);
     },
   };

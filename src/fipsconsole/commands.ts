@@ -3,19 +3,19 @@
 // for what is missing. Nothing here starts a shell or runs a program named by
 // the user: the console is the only thing an administrator's login reaches.
 import { type Actor, type ActorSource, actorFor } from '../admin/actor.js';
+import { type CommitOutcome, commitChanges, commitHistory, pendingConfirmation, revisionDiff, rollbackTo } from '../admin/changes.js';
 import { AdminError } from '../admin/errors.js';
 import { HsmError } from '../hsm/module.js';
 import { CommitRefusedError } from '../os/config/authorization.js';
-import { type Candidate, configDiff, NothingToCommitError } from '../os/config/candidate.js';
+import { NothingToCommitError } from '../os/config/candidate.js';
 import { ConfigReferenceError } from '../os/config/references.js';
 import type { ApplianceConfig } from '../os/config/schema.js';
-import { maskSecrets, maskSecretWords } from '../os/config/secrets.js';
+import { maskSecrets } from '../os/config/secrets.js';
 import { CommitConflictError, type RevisionMeta } from '../os/config/store.js';
 import { ConfigError } from '../os/config/validate.js';
 import { ConfigFileError, configFromFile, configToXml, readConfigFile, type SecretsInFile } from '../os/config/xml.js';
 import { ConfigurationFolder, ConfigurationFolderError } from '../os/configuration-folder.js';
 import type { Runtime } from '../os/runtime.js';
-import { isServiceRunning } from '../os/service.js';
 import { UsageError } from './errors.js';
 
 export { UsageError };
@@ -34,9 +34,24 @@ export function actorOf(ctx: ConsoleContext): Actor {
   return { ...actorFor(ctx.runtime, { user, source, from: origin }), fipsMode };
 }
 
+/** The user's pending changes as a console session sees them (shared with the user's other sessions, on disk). */
+export interface SessionChanges {
+  readonly pending: boolean;
+  /** Pending, and changed since this session began: what leaving the session discards. */
+  readonly discardable: boolean;
+  /** The pending configuration (the committed one when nothing is pending). */
+  readonly config: ApplianceConfig;
+  /** Applies an edit, validated whole, kept only if valid. */
+  edit(change: (draft: ApplianceConfig) => void): void;
+  diff(): string;
+  /** Discards the pending changes; whether there were any. */
+  clear(): boolean;
+  rollback(revision: number): RevisionMeta;
+}
+
 export interface ConsoleContext {
   runtime: Runtime;
-  candidate: Candidate;
+  candidate: SessionChanges;
   session: ConsoleSession;
   print(text: string): void;
   /** Asks at a terminal; with piped input returns the default, or fails naming what is missing. */
@@ -49,8 +64,8 @@ export interface ConsoleContext {
   interactive: boolean;
   /** Asks without echo; the answer is never logged. */
   askSecret(question: string): Promise<string>;
-  /** Commits the candidate (source fips-auto in FIPS management mode) and tells the services to reload. */
-  commit(comment: string, confirmMinutes?: number): Promise<RevisionMeta>;
+  /** Commits the pending changes (source fips-auto in FIPS management mode), tells the services to reload and says which. */
+  commit(comment: string, confirmMinutes?: number): Promise<CommitOutcome>;
   /** Folder that saveconfig writes to and loadconfig reads from when given a bare name. */
   configFilesDir: string;
   version: string;
@@ -109,19 +124,16 @@ async function commit(args: string[], ctx: ConsoleContext): Promise<void> {
     args = args.slice(2);
   }
   if (!ctx.candidate.pending && confirmMinutes === undefined) {
-    const confirmed = await ctx.runtime.store.confirm();
-    if (confirmed === undefined) throw new UsageError('There are no changes to commit.');
-    ctx.print(`Confirmed revision ${confirmed}: it stays the running configuration.`);
+    const outcome = await commitChanges(ctx.runtime, actorOf(ctx));
+    ctx.print(`Confirmed revision ${outcome.revision}: it stays the running configuration.`);
     return;
   }
   const comment = args.length > 0 ? args.join(' ') : await ctx.ask('Comment for this commit', '');
-  const meta = await ctx.commit(comment, confirmMinutes);
-  ctx.print(`Committed revision ${meta.revision}.`);
-  if (confirmMinutes !== undefined) {
-    ctx.print(`Run "commit" again within ${confirmMinutes} minute(s) to keep it, or it is reverted.`);
-    if (!isServiceRunning(ctx.runtime.paths.run, 'system')) {
-      ctx.print('Warning: the system service is not running: nothing reverts this commit at its deadline until it starts (a start reverts it).');
-    }
+  const outcome = await ctx.commit(comment, confirmMinutes);
+  ctx.print(`${outcome.confirmedOnly ? 'Confirmed' : 'Committed'} revision ${outcome.revision}.`);
+  if (outcome.confirmMinutes !== undefined) {
+    ctx.print(`Run "commit" again within ${outcome.confirmMinutes} minute(s) to keep it, or it is reverted.`);
+    if (outcome.revertWarning) ctx.print(`Warning: ${outcome.revertWarning}.`);
   }
 }
 
@@ -131,7 +143,7 @@ export const baseCommands: Record<string, Command> = {
     usage: '',
     run(_args, ctx) {
       const committed = ctx.runtime.store.committed();
-      const pendingConfirm = ctx.runtime.store.pendingConfirm();
+      const pendingConfirm = pendingConfirmation(ctx.runtime);
       ctx.print(
         [
           `Hostname: ${committed.config.system.hostname}`,
@@ -156,8 +168,7 @@ export const baseCommands: Record<string, Command> = {
     summary: 'discard the pending changes',
     usage: '',
     run(_args, ctx) {
-      const had = ctx.candidate.pending;
-      ctx.candidate.clear();
+      const had = ctx.candidate.clear();
       ctx.print(had ? 'Pending changes discarded.' : 'There were no pending changes.');
     },
   },
@@ -166,7 +177,7 @@ export const baseCommands: Record<string, Command> = {
     usage: 'REVISION',
     async run(args, ctx) {
       const revision = parsePositiveInt(args[0] ?? (await ctx.ask('Revision to load')), 'REVISION');
-      const meta = ctx.candidate.rollback(revision);
+      const meta = rollbackTo(ctx.runtime, actorOf(ctx), revision);
       ctx.print(`Loaded revision ${meta.revision} (${meta.time} by ${meta.user}${meta.comment ? `: ${meta.comment}` : ''}). Run "commit" to make it the running configuration.`);
     },
   },
@@ -175,8 +186,8 @@ export const baseCommands: Record<string, Command> = {
     usage: '[COUNT]',
     run(args, ctx) {
       const count = args[0] ? parsePositiveInt(args[0], 'COUNT') : 20;
-      for (const m of ctx.runtime.store.history(count)) {
-        const comment = maskSecretWords(m.comment);
+      for (const m of commitHistory(ctx.runtime, actorOf(ctx), count)) {
+        const comment = m.comment;
         ctx.print(`${String(m.revision).padStart(5)}  ${m.time}  ${m.user} via ${m.source}${m.from ? ` (${m.from})` : ''}${comment ? `  ${comment}` : ''}`);
       }
     },
@@ -189,10 +200,7 @@ export const baseCommands: Record<string, Command> = {
         ctx.print(ctx.candidate.pending ? ctx.candidate.diff() : 'There are no pending changes.');
         return;
       }
-      const n = parsePositiveInt(args[0], 'REVISION');
-      const after = ctx.runtime.store.revision(n);
-      const before = n > 1 ? ctx.runtime.store.revision(n - 1).config : after.config;
-      ctx.print(configDiff(before, after.config, `revision ${n - 1}`, `revision ${n}`));
+      ctx.print(revisionDiff(ctx.runtime, actorOf(ctx), parsePositiveInt(args[0], 'REVISION')));
     },
   },
   showconfig: {

@@ -1,17 +1,17 @@
-// What every command gets from its session: the runtime and candidate, the user, and
+// What every command gets from its session: the runtime, the user's pending changes
+// (src/admin/changes.ts: on disk, shared with the user's other sessions), the user, and
 // the ways to talk to the person at the console (print, ask, confirm, secrets, pastes),
 // and commit (which tells the services whose sections changed to reload).
 import type { ActorSource } from '../admin/actor.js';
-import type { Candidate } from '../os/config/candidate.js';
+import { candidateConfig, clearChanges, commitChanges, editChanges, pendingChanges, rollbackTo } from '../admin/changes.js';
+import { pendingFileText } from '../admin/pending-store.js';
 import type { Runtime } from '../os/runtime.js';
-import { reloadServicesFor } from '../os/service.js';
 import { firmwareVersion } from '../os/version.js';
-import { type ConsoleContext, UsageError } from './commands.js';
+import { actorOf, type ConsoleContext, type SessionChanges, UsageError } from './commands.js';
 import { InputClosed, type LineInput } from './line-input.js';
 
 export interface ContextParts {
   runtime: Runtime;
-  candidate: Candidate;
   user: string;
   origin: string;
   source: ActorSource;
@@ -21,10 +21,30 @@ export interface ContextParts {
   interactive: boolean;
 }
 
-export function consoleContext({ runtime, candidate, user, origin, source, lines, interactive }: ContextParts): ConsoleContext {
+/** The user's pending changes, read from disk at every use; `discardable` compares with what they were when the session began. */
+function sessionChanges(runtime: Runtime, ctx: () => ConsoleContext, user: string): SessionChanges {
+  const atStart = pendingFileText(runtime, user);
+  return {
+    get pending() {
+      return pendingChanges(runtime, actorOf(ctx())).pending;
+    },
+    get discardable() {
+      return this.pending && pendingFileText(runtime, user) !== atStart;
+    },
+    get config() {
+      return candidateConfig(runtime, actorOf(ctx()));
+    },
+    edit: (change) => editChanges(runtime, actorOf(ctx()), change),
+    diff: () => pendingChanges(runtime, actorOf(ctx())).diff,
+    clear: () => clearChanges(runtime, actorOf(ctx())),
+    rollback: (revision) => rollbackTo(runtime, actorOf(ctx()), revision),
+  };
+}
+
+export function consoleContext({ runtime, user, origin, source, lines, interactive }: ContextParts): ConsoleContext {
   const ctx: ConsoleContext = {
     runtime,
-    candidate,
+    candidate: sessionChanges(runtime, () => ctx, user),
     session: { user, origin, source, fipsMode: false },
     configFilesDir: `${runtime.paths.root}/configuration`,
     version: firmwareVersion(),
@@ -51,11 +71,9 @@ export function consoleContext({ runtime, candidate, user, origin, source, lines
     },
     askSecret: (prompt) => lines().question(`${prompt}: `, { secret: true }),
     async commit(comment, confirmMinutes) {
-      const meta = await candidate.commit(comment, confirmMinutes, ctx.session.fipsMode ? 'fips-auto' : undefined);
-      runtime.refresh();
-      const told = reloadServicesFor(runtime, meta.revision);
-      if (told.length) ctx.print(`Reloading: ${told.join(', ')}.`);
-      return meta;
+      const outcome = await commitChanges(runtime, actorOf(ctx), { comment, ...(confirmMinutes === undefined ? {} : { confirmMinutes }) });
+      if (outcome.reloaded.length) ctx.print(`Reloading: ${outcome.reloaded.join(', ')}.`);
+      return outcome;
     },
   };
   return ctx;

@@ -3,7 +3,7 @@
 //   console                 interactive, with a prompt showing host and pending changes
 //   console COMMAND ARGS…   one command line (also from SSH_ORIGINAL_COMMAND under
 //                           sshd's ForceCommand); ";" separates commands
-import { Candidate } from '../os/config/candidate.js';
+import { deletePending } from '../admin/pending-store.js';
 import { logLogin } from '../os/logging/subscriptions.js';
 import { openRuntime } from '../os/runtime.js';
 import { commandsOfArguments } from './command-line.js';
@@ -30,7 +30,6 @@ async function oneShotSession(args: string[], run: (words: string[]) => Promise<
 async function main(argv: string[]): Promise<number> {
   const identity = identifyConsoleUser();
   const runtime = await openRuntime('console');
-  const candidate = new Candidate(runtime.store, identity);
   const origin = 'clientIp' in identity.origin ? identity.origin.clientIp : identity.origin.tty;
   const via = identity.source === 'ssh' ? 'ssh' : identity.source === 'serial' ? 'serial console' : 'local console';
   const oneShot = argv.length > 0 ? argv : process.env.SSH_ORIGINAL_COMMAND ? [process.env.SSH_ORIGINAL_COMMAND] : [];
@@ -42,7 +41,6 @@ async function main(argv: string[]): Promise<number> {
   };
   const ctx = consoleContext({
     runtime,
-    candidate,
     user: identity.user,
     origin,
     source: identity.source === 'ssh' || identity.source === 'serial' ? identity.source : 'local',
@@ -56,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (oneShot.length > 0) {
       code = (await oneShotSession(oneShot, run)) ? 0 : 1;
-      if (candidate.pending) process.stdout.write('Warning: the changes were not committed and are discarded; end the command line with "; commit".\n');
+      if (ctx.candidate.discardable) process.stdout.write('Warning: the changes were not committed and are discarded; end the command line with "; commit".\n');
     } else {
       const { serialIdleTimeoutSeconds, sshIdleTimeoutSeconds } = runtime.config.system;
       await interactiveSession({ ctx, input: lines(), idleMs: (identity.source === 'serial' ? serialIdleTimeoutSeconds : sshIdleTimeoutSeconds) * 1000, run });
@@ -66,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
     else if (!(err instanceof SessionMustClose) && !(err instanceof InputClosed)) throw err;
     code = err instanceof SessionMustClose ? 3 : oneShot.length > 0 ? 1 : 0;
   }
+  // What this session changed and did not commit goes with it (changes another session of the user made stay).
+  if (ctx.candidate.discardable) deletePending(runtime, identity.user);
   logLogin(runtime.logs, { user: identity.user, via, origin: identity.origin, success: true, event: 'logout' });
   closeCryptoUser();
   input?.close();

@@ -18,7 +18,7 @@ export async function interactiveSession({ ctx, input, idleMs, run }: Interactiv
   let idle: NodeJS.Timeout | undefined;
   process.on('SIGTSTP', () => {}); // no job control: nothing to suspend to
   const interrupt = () => {
-    process.stdout.write(`\n${candidate.pending ? 'Uncommitted changes discarded. ' : ''}Session closed.\n`);
+    process.stdout.write(`\n${candidate.discardable ? 'Uncommitted changes discarded. ' : ''}Session closed.\n`);
     input.close();
   };
   input.onInterrupt(interrupt);
@@ -39,7 +39,7 @@ export async function interactiveSession({ ctx, input, idleMs, run }: Interactiv
       }
       const first = line.commands[0]?.[0];
       if (first === 'exit' || first === 'quit') {
-        if (candidate.pending && !(await ctx.confirm('You have uncommitted changes. Discard them and exit?'))) continue;
+        if (candidate.discardable && !(await ctx.confirm('You have uncommitted changes. Discard them and exit?'))) continue;
         return;
       }
       for (const words of line.commands) if (!(await run(words))) break;

@@ -1,10 +1,11 @@
 // The console commands for each area of settings, in the appliance's words.
 // Each is a list of named items (see collection.ts) or one group of settings.
-import type { ApplianceConfig } from '../os/config/schema.js';
-import { hashPassword, passwordProblems } from '../os/users.js';
+// The settings themselves (areas, templates, parsers) are src/admin/settings-catalog.ts.
+import { missingForNew, newUser, setUserPassword } from '../admin/settings.js';
+import { passwordProblems } from '../os/users.js';
 import { authreport, ldapTest } from './auth-commands.js';
-import { collectionCommand, editCandidate, inListener, settingsCommand } from './collection.js';
-import { type Command, type ConsoleContext, configurationFolder } from './commands.js';
+import { collectionCommand, settingsCommand } from './collection.js';
+import { actorOf, type Command, type ConsoleContext, configurationFolder } from './commands.js';
 import { crlFetch, crlStatus } from './crl-commands.js';
 import { UsageError } from './errors.js';
 import { askPastedPem } from './pem-input.js';
@@ -27,68 +28,6 @@ function withSubcommands(summary: string, subs: Record<string, Subcommand>, main
   };
 }
 
-const schedule = (text: string) => {
-  const [kind, ...rest] = text.split(/[:@](?=.)/);
-  if (kind === 'hourly') return { kind, minute: Number(rest[0] ?? 0) };
-  if (kind === 'daily') return { kind, time: rest.join(':') };
-  if (kind === 'weekly') return { kind, day: rest[0], time: rest.slice(1).join(':') };
-  if (kind === 'cron') return { kind, expression: text.slice('cron:'.length) };
-  throw new UsageError('schedule must be hourly:MM, daily:HH:MM, weekly:DAY:HH:MM or cron:EXPRESSION');
-};
-
-const customResponse = (text: string) => {
-  const match = /^(\d{3})[: ](.+)$/.exec(text.trim());
-  if (!match) throw new UsageError('customResponse is CODE:TEXT, for example "525:Dear user, please use your CAC to send email."');
-  return { code: Number(match[1]), text: match[2]!.trim() };
-};
-
-const hostList = (text: string) =>
-  text.split(',').map((entry) => {
-    const [host, port, priority] = entry.trim().split(':');
-    return { host: host ?? '', port: port ? Number(port) : 25, priority: priority ? Number(priority) : 0 };
-  });
-
-function listenerTemplate(name: string, config: ApplianceConfig, _scope: string | undefined, type: string | undefined) {
-  const base = { address: '0.0.0.0', port: type === 'private' ? 587 : 25, hostname: config.system.hostname, defaultPolicy: 'DEFAULT' };
-  const policy = { connection: 'accept', maxMessageBytes: 10 * 1024 * 1024, maxRecipientsPerMessage: 100, maxMessagesPerConnection: 10, tls: 'preferred', smtpAuth: 'off' };
-  if (type === 'private') {
-    return {
-      ...base,
-      type,
-      policies: [
-        { name: 'DEFAULT', ...policy, connection: 'reject' },
-        { name: 'RELAYED', connection: 'relay' },
-      ],
-      hostAccessTable: [{ name: 'RELAYLIST', entries: [], policy: 'RELAYED' }],
-    };
-  }
-  return {
-    ...base,
-    type: 'public',
-    policies: [
-      { name: 'DEFAULT', ...policy },
-      { name: 'BLOCKED', connection: 'reject' },
-      { name: 'TRUSTED', connection: 'accept', maxRecipientsPerMessage: 1000 },
-    ],
-    hostAccessTable: [
-      { name: 'BLOCKLIST', entries: [], policy: 'BLOCKED' },
-      { name: 'ALLOWLIST', entries: [], policy: 'TRUSTED' },
-      { name: 'SUSPECTLIST', entries: [], policy: 'DEFAULT' },
-      { name: 'UNKNOWNLIST', entries: [], policy: 'DEFAULT' },
-    ],
-    name,
-  };
-}
-
-/** A new private listener relays for nobody until its RELAYLIST has entries: say so, and how. */
-function explainRelaying(name: string, listener: Record<string, unknown>, ctx: ConsoleContext): void {
-  if (listener.type !== 'private') return;
-  ctx.print(
-    `Listener "${name}" relays only for the addresses in its RELAYLIST sender group (policy RELAYED), which is empty: nothing relays until you add them, ` +
-      `for example: listenerconfig hat ${name} edit RELAYLIST entries=192.0.2.0/24`,
-  );
-}
-
 /** Lets `pem=@FILE` name a PEM file in the configuration folder, and `pem=-` take a pasted one (a certificate does not fit on a command line). */
 function withPemFiles(inner: Subcommand): Subcommand {
   return {
@@ -108,60 +47,61 @@ function withPemFiles(inner: Subcommand): Subcommand {
   };
 }
 
+/** Asks for a new password twice, without echo; src/admin checks its strength and keeps only its hash. */
 async function newPassword(ctx: ConsoleContext, user: string): Promise<string> {
   const password = await ctx.askSecret(`New password for ${user}`);
   const problems = passwordProblems(password);
   if (problems.length) throw new UsageError(`the password needs ${problems.join(' and ')}`);
   if ((await ctx.askSecret('Repeat the password')) !== password) throw new UsageError('the two passwords differ; nothing was changed');
-  return hashPassword(password);
+  return password;
 }
 
-const users = collectionCommand({ label: 'user', path: () => ['users'] });
+const users = collectionCommand('users');
 
 export const settingsCommands: Record<string, Command> = {
   systemconfig: { summary: 'host name, time zone, DNS and NTP servers, console timeouts', ...settingsCommand('system') },
   interfaceconfig: {
     summary: 'network interfaces (dhcp, addresses=ADDR/PREFIX,…, gateway, mtu), applied by systemd-networkd at commit',
-    ...collectionCommand({ label: 'interface', path: () => ['network', 'interfaces'] }),
+    ...collectionCommand('interfaces'),
   },
   listenerconfig: withSubcommands(
     'listeners, their mail flow policies and host access tables (a private listener relays only for the addresses of its RELAYLIST sender group, policy RELAYED: none until it has entries)',
     {
-      policy: collectionCommand({ label: 'mail flow policy', kind: 'mail-flow-policy', scoped: true, path: inListener(['policies']) }),
-      hat: collectionCommand({ label: 'sender group', scoped: true, path: inListener(['hostAccessTable']) }),
+      policy: collectionCommand('policies'),
+      hat: collectionCommand('hat'),
     },
-    collectionCommand({ label: 'listener', kind: 'listener', path: () => ['listeners'], template: listenerTemplate, variant: 'type', afterNew: explainRelaying }),
+    collectionCommand('listeners'),
   ),
   ldapconfig: withSubcommands('LDAP server profiles and queries', {
-    server: collectionCommand({ label: 'LDAP server profile', kind: 'ldap-server', path: () => ['ldap', 'servers'] }),
-    query: collectionCommand({ label: 'LDAP query', kind: 'ldap-query', path: () => ['ldap', 'queries'], variant: 'type' }),
+    server: collectionCommand('ldap-servers'),
+    query: collectionCommand('ldap-queries'),
     test: ldapTest,
   }),
   smtpauthconfig: {
     summary: 'SMTP authentication profiles (ldap or certificate)',
-    ...collectionCommand({ label: 'SMTP authentication profile', kind: 'smtp-auth-profile', path: () => ['smtpAuth', 'profiles'], variant: 'type', parsers: { customResponse } }),
+    ...collectionCommand('smtp-auth-profiles'),
   },
   crlconfig: withSubcommands('CRL checking and CRL sources', {
     setup: settingsCommand('crl'),
-    source: collectionCommand({ label: 'CRL source', kind: 'crl-source', path: () => ['crl', 'sources'], parsers: { schedule } }),
+    source: collectionCommand('crl-sources'),
     status: crlStatus,
     fetch: crlFetch,
   }),
   certconfig: withSubcommands('certificate authorities trusted for client certificates, and the distrust list', {
-    trust: withPemFiles(collectionCommand({ label: 'trusted CA', kind: 'trusted-ca', path: () => ['certificates', 'trustStore'] })),
-    distrust: collectionCommand({ label: 'distrusted CA', path: () => ['certificates', 'distrusted'] }),
+    trust: withPemFiles(collectionCommand('trusted-cas')),
+    distrust: collectionCommand('distrusted-cas'),
   }),
   smtproutes: {
     summary: 'SMTP routes per domain (hosts=host:port:priority,…)',
-    ...collectionCommand({ label: 'SMTP route', key: 'domain', path: () => ['routes', 'smtpRoutes'], parsers: { hosts: hostList } }),
+    ...collectionCommand('routes'),
   },
-  dkimconfig: { summary: 'DKIM signing profiles', ...collectionCommand({ label: 'DKIM signing profile', kind: 'dkim-profile', path: () => ['dkim', 'profiles'] }) },
+  dkimconfig: { summary: 'DKIM signing profiles', ...collectionCommand('dkim-profiles') },
   logconfig: {
     summary: 'log subscriptions',
-    ...collectionCommand({ label: 'log subscription', kind: 'log-subscription', path: () => ['logs', 'subscriptions'], variant: 'type' }),
+    ...collectionCommand('log-subscriptions'),
   },
   alertconfig: withSubcommands('alert recipients and the alerts sender', {
-    recipient: collectionCommand({ label: 'alert recipient', key: 'address', path: () => ['alerts', 'recipients'] }),
+    recipient: collectionCommand('alert-recipients'),
     setup: settingsCommand('alerts'),
   }),
   authreport,
@@ -171,16 +111,23 @@ export const settingsCommands: Record<string, Command> = {
     async run(args, ctx) {
       const [verb, name, ...rest] = args;
       if (verb === 'new' && name) {
-        const passwordHash = await newPassword(ctx, name);
-        return users.run(['new', name, `passwordHash=${passwordHash}`, ...rest], ctx);
+        const actor = actorOf(ctx);
+        if (ctx.candidate.config.users.some((u) => u.name === name)) throw new UsageError(`a user "${name}" already exists; use edit`);
+        const password = await newPassword(ctx, name);
+        const words = [...rest];
+        if (ctx.interactive) {
+          // The hash is made from the password; only the keys the command line left out are asked for.
+          for (const field of missingForNew(ctx.runtime, actor, 'users', name, [...words, 'passwordHash=(asked)'])) {
+            words.push(`${field.key}=${await ctx.ask(`user ${name}: ${field.key} (${field.help})`)}`);
+          }
+        }
+        newUser(ctx.runtime, actor, name, password, words);
+        ctx.print(`New user "${name}" added (pending until commit).`);
+        return;
       }
       if (verb === 'password' && name) {
-        const passwordHash = await newPassword(ctx, name);
-        editCandidate(ctx, (draft) => {
-          const user = draft.users.find((u) => u.name === name);
-          if (!user) throw new UsageError(`there is no user "${name}"`);
-          user.passwordHash = passwordHash;
-        });
+        if (!ctx.candidate.config.users.some((u) => u.name === name)) throw new UsageError(`there is no user "${name}"`);
+        setUserPassword(ctx.runtime, actorOf(ctx), name, await newPassword(ctx, name));
         ctx.print(`Password of ${name} changed (pending until commit).`);
         return;
       }

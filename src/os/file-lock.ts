@@ -69,3 +69,23 @@ export async function withFileLock<T>(path: string, work: () => Promise<T> | T, 
     }
   }
 }
+
+/** withFileLock for synchronous work (a pending-changes file's read-modify-write): the same lock file, waited for without an event loop turn. */
+export function withFileLockSync<T>(path: string, work: () => T, timeoutMs = 10_000): T {
+  const content = `${process.pid} ${randomBytes(8).toString('hex')}`;
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (!tryAcquire(path, content)) {
+    if (Date.now() > deadline) throw new LockTimeoutError(`another session is changing the same pending changes (lock ${path}); try again in a moment`);
+    Atomics.wait(pause, 0, 0, 25);
+  }
+  try {
+    return work();
+  } finally {
+    try {
+      if (readFileSync(path, 'utf8') === content) unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -34,7 +34,7 @@ const secret = <T extends z.ZodType>(schema: T): T => {
 
 export const severities = ['critical', 'warning', 'information'] as const;
 export const logTypes = ['mail', 'authentication', 'crl', 'fips', 'system', 'cli-audit'] as const;
-export const sources = ['serial', 'ssh', 'local', 'fips-auto', 'system'] as const;
+export const sources = ['serial', 'ssh', 'local', 'web', 'fips-auto', 'system'] as const;
 
 const system = z.strictObject({
   hostname,

@@ -1,9 +1,10 @@
-// Reads the configuration schema to turn `key=value` words typed at the console
+// Reads the configuration schema to turn `key=value` words (the console's, a web form's)
 // into typed values: yes/no for booleans, numbers, comma-separated lists, and
 // "default" to clear a field that may use its default.
 import type { z } from 'zod';
-import { applianceConfigSchema } from '../os/config/schema.js';
-import { UsageError } from './errors.js';
+import { applianceConfigSchema, secretFields } from '../os/config/schema.js';
+import { maskedValue } from '../os/config/secrets.js';
+import { AdminError } from './errors.js';
 
 type AnySchema = z.ZodType & { _zod: { def: Record<string, unknown> & { type: string } }; shape?: Record<string, AnySchema> };
 
@@ -66,16 +67,16 @@ function coerce(schema: AnySchema, text: string, key: string): unknown {
     case 'boolean':
       if (/^(yes|y|true|on)$/i.test(text)) return true;
       if (/^(no|n|false|off)$/i.test(text)) return false;
-      throw new UsageError(`${key} must be yes or no, not "${text}"`);
+      throw new AdminError(`${key} must be yes or no, not "${text}"`);
     case 'number': {
       const n = Number(text);
-      if (text.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${key} must be a number, not "${text}"`);
+      if (text.trim() === '' || !Number.isFinite(n)) throw new AdminError(`${key} must be a number, not "${text}"`);
       return n;
     }
     case 'array':
       return text === '' ? [] : text.split(',').map((part) => coerce(s._zod.def.element as AnySchema, part.trim(), key));
     case 'object':
-      throw new UsageError(`${key} is a group of settings; use the command's sub-command for it`);
+      throw new AdminError(`${key} is a group of settings; use the command's sub-command for it`);
     default:
       return text;
   }
@@ -101,17 +102,17 @@ export function applyAssignments(target: Record<string, unknown>, objectSchema: 
   const shape = objectSchema.shape ?? {};
   for (const [index, word] of words.entries()) {
     const at = word.indexOf('=');
-    if (at < 1) throw new UsageError(notASetting(words, index, Object.keys(shape)));
+    if (at < 1) throw new AdminError(notASetting(words, index, Object.keys(shape)));
     const key = word.slice(0, at);
     const text = word.slice(at + 1);
     const field = shape[key];
-    if (!field) throw new UsageError(`there is no setting "${key}" here; settings: ${Object.keys(shape).join(', ')}`);
-    if (key === 'name' || key === 'type') throw new UsageError(`${key} cannot be changed here${key === 'name' ? '; use rename' : ''}`);
+    if (!field) throw new AdminError(`there is no setting "${key}" here; settings: ${Object.keys(shape).join(', ')}`);
+    if (key === 'name' || key === 'type') throw new AdminError(`${key} cannot be changed here${key === 'name' ? '; use rename' : ''}`);
     const parse = parsers[key];
     if (parse && text !== 'default') {
       target[key] = parse(text);
     } else if (text === 'default') {
-      if (!['optional', 'default'].includes(field._zod.def.type)) throw new UsageError(`${key} has no default; give a value (${describe(field)})`);
+      if (!['optional', 'default'].includes(field._zod.def.type)) throw new AdminError(`${key} has no default; give a value (${describe(field)})`);
       delete target[key];
     } else {
       target[key] = coerce(field, text, key);
@@ -136,4 +137,69 @@ export function missingRequired(objectSchema: AnySchema, item: Record<string, un
   return Object.entries(objectSchema.shape ?? {})
     .filter(([key, field]) => item[key] === undefined && !['optional', 'default', 'prefault'].includes(field._zod.def.type))
     .map(([key, field]) => ({ key, help: describe(field) }));
+}
+
+/** One field of a settings item as a form (or `fields`) shows it. */
+export interface FieldInfo {
+  key: string;
+  type: 'boolean' | 'number' | 'enum' | 'list' | 'text' | 'secret' | 'group' | 'object-list';
+  options?: string[];
+  required: boolean;
+  hasDefault: boolean;
+  description?: string;
+  /** How to write a value as text: "yes or no", "one of a, b", "a comma-separated list of text". */
+  help: string;
+  /** The current value; a secret that is set reads "*****". */
+  value?: unknown;
+}
+
+function isSecret(schema: AnySchema): boolean {
+  let s = schema;
+  for (;;) {
+    if (secretFields.has(s as never)) return true;
+    if (!['optional', 'default', 'prefault', 'nullable', 'readonly', 'pipe'].includes(s._zod.def.type)) return false;
+    s = (s._zod.def.type === 'pipe' ? s._zod.def.in : s._zod.def.innerType) as AnySchema;
+  }
+}
+
+function fieldType(schema: AnySchema): Pick<FieldInfo, 'type' | 'options'> {
+  if (isSecret(schema)) return { type: 'secret' };
+  const s = unwrap(schema);
+  switch (s._zod.def.type) {
+    case 'boolean':
+      return { type: 'boolean' };
+    case 'number':
+      return { type: 'number' };
+    case 'enum':
+      return { type: 'enum', options: Object.values(s._zod.def.entries as Record<string, string>) };
+    case 'literal':
+      return { type: 'enum', options: (s._zod.def.values as unknown[]).map(String) };
+    case 'array':
+      return unwrap(s._zod.def.element as AnySchema)._zod.def.type === 'object' ? { type: 'object-list' } : { type: 'list' };
+    case 'object':
+      return { type: 'group' };
+    default:
+      return { type: 'text' };
+  }
+}
+
+/** The fields of an object schema, with the current values of `item` (secrets masked) when given. */
+export function fieldInfo(objectSchema: AnySchema, item?: Record<string, unknown>): FieldInfo[] {
+  return Object.entries(objectSchema.shape ?? {}).map(([key, field]) => {
+    const { type, options } = fieldType(field);
+    const description = field.description ?? unwrap(field).description;
+    const hasDefault = ['optional', 'default', 'prefault'].includes(field._zod.def.type);
+    const current = item?.[key];
+    const value = type === 'secret' && typeof current === 'string' && current !== '' ? maskedValue : current;
+    return {
+      key,
+      type,
+      ...(options ? { options } : {}),
+      required: !hasDefault,
+      hasDefault,
+      ...(description ? { description } : {}),
+      help: describe(field),
+      ...(current === undefined ? {} : { value }),
+    };
+  });
 }
