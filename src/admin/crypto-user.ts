@@ -5,11 +5,12 @@ import { existsSync } from 'node:fs';
 import { HsmCertificates } from '../hsm/certificates.js';
 import { hsmFiles } from '../hsm/files.js';
 import { HsmKeys } from '../hsm/keys.js';
+import { HsmError } from '../hsm/module.js';
 import { readUserPin } from '../hsm/pin.js';
 import { SessionPool } from '../hsm/pool.js';
 import type { Runtime } from '../os/runtime.js';
 import { AdminError } from './errors.js';
-import { hsmCall } from './fips-access.js';
+import { kindOfHsmCode } from './fips-access.js';
 
 export interface CryptoUser {
   keys: HsmKeys;
@@ -18,8 +19,11 @@ export interface CryptoUser {
 
 let open: (CryptoUser & { pool: SessionPool; token: string }) | undefined;
 
-/** The pool for the runtime's token; a different token (another state folder) closes the old pool first. */
-export async function cryptoUser(runtime: Pick<Runtime, 'config' | 'paths'>): Promise<CryptoUser> {
+/**
+ * The pool for the runtime's token; a different token (another state folder) closes the old pool first.
+ * Opened without an await in between, so two requests arriving together share one pool.
+ */
+export function cryptoUser(runtime: Pick<Runtime, 'config' | 'paths'>): CryptoUser {
   const { modulePath, tokenLabel } = runtime.config.hsm;
   const pinFile = hsmFiles(runtime.paths).userPin;
   const token = `${modulePath}\n${tokenLabel}\n${pinFile}`;
@@ -27,7 +31,12 @@ export async function cryptoUser(runtime: Pick<Runtime, 'config' | 'paths'>): Pr
   if (!open) {
     if (!existsSync(pinFile)) throw new AdminError('the HSM is not initialised (there is no crypto-user PIN yet): run FIPS initialisation first', 'unavailable');
     const userPin = readUserPin(pinFile);
-    const pool = await hsmCall(async () => SessionPool.open({ modulePath, tokenLabel, userPin, size: 1 }));
+    let pool: SessionPool;
+    try {
+      pool = SessionPool.open({ modulePath, tokenLabel, userPin, size: 1 });
+    } catch (error) {
+      throw error instanceof HsmError ? new AdminError(error.message, kindOfHsmCode(error.code)) : error;
+    }
     const keys = new HsmKeys(pool);
     open = { pool, token, keys, certificates: new HsmCertificates(keys) };
   }

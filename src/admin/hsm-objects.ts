@@ -34,7 +34,7 @@ function required(value: string | undefined, what: string): string {
 
 export async function listKeys(runtime: HsmRuntime, actor: Actor): Promise<KeySummary[]> {
   authorizeFips(actor);
-  const keys = await hsmCall(async () => (await cryptoUser(runtime)).keys.list());
+  const keys = await hsmCall(async () => cryptoUser(runtime).keys.list());
   return keys.map(({ label, algorithm, backup }) => ({ label, algorithm, backup }));
 }
 
@@ -43,13 +43,13 @@ export async function generateKey(runtime: HsmRuntime, actor: Actor, spec: { lab
   const label = required(spec.label, 'key label');
   if (!isKeyAlgorithm(spec.algorithm)) throw new AdminError(`"${spec.algorithm}" is not a key algorithm: choose ${keyAlgorithmNames.join(', ')}`, 'invalid');
   const algorithm = spec.algorithm;
-  await hsmCall(async () => (await cryptoUser(runtime)).keys.generate({ label, algorithm, backup: spec.backup ?? false }));
+  await hsmCall(async () => cryptoUser(runtime).keys.generate({ label, algorithm, backup: spec.backup ?? false }));
 }
 
 /** Deletes the key pair and the certificates stored next to it. */
 export async function deleteKey(runtime: HsmRuntime, actor: Actor, label: string): Promise<void> {
   authorizeFips(actor);
-  await hsmCall(async () => (await cryptoUser(runtime)).keys.delete(label));
+  await hsmCall(async () => cryptoUser(runtime).keys.delete(label));
 }
 
 /** A certificate signing request for the key, signed in the HSM; the DNS names default to the common name. */
@@ -58,7 +58,7 @@ export async function makeCsr(runtime: HsmRuntime, actor: Actor, request: { labe
   const label = required(request.label, 'key label');
   const commonName = required(request.commonName, 'common name');
   const dnsNames = (request.dnsNames ?? []).map((n) => n.trim()).filter(Boolean);
-  return hsmCall(async () => (await cryptoUser(runtime)).certificates.csr(label, { subject: { commonName }, dnsNames: dnsNames.length ? dnsNames : [commonName] }));
+  return hsmCall(async () => cryptoUser(runtime).certificates.csr(label, { subject: { commonName }, dnsNames: dnsNames.length ? dnsNames : [commonName] }));
 }
 
 /** A self-signed certificate for the key, stored next to it (replacing any earlier one). */
@@ -68,27 +68,27 @@ export async function selfSign(runtime: HsmRuntime, actor: Actor, request: { lab
   const commonName = required(request.commonName, 'common name');
   const days = request.days ?? 365;
   if (!Number.isInteger(days) || days < 1) throw new AdminError('the validity must be a whole number of days, at least 1', 'invalid');
-  const info = await hsmCall(async () => (await cryptoUser(runtime)).certificates.selfSign(label, { subject: { commonName }, dnsNames: [commonName], days }));
+  const info = await hsmCall(async () => cryptoUser(runtime).certificates.selfSign(label, { subject: { commonName }, dnsNames: [commonName], days }));
   return { validTo: info.validTo };
 }
 
 /** A signed certificate (PEM, leaf first, then its chain) stored next to its key; one of another key is refused. */
 export async function importCertificate(runtime: HsmRuntime, actor: Actor, label: string, pem: string): Promise<{ subject: string; chainLength: number }> {
   authorizeFips(actor);
-  const info = await hsmCall(async () => (await cryptoUser(runtime)).certificates.import(required(label, 'key label'), pem));
+  const info = await hsmCall(async () => cryptoUser(runtime).certificates.import(required(label, 'key label'), pem));
   return { subject: info.subject, chainLength: info.chainLength };
 }
 
 export async function listCertificates(runtime: HsmRuntime, actor: Actor): Promise<CertificateSummary[]> {
   authorizeFips(actor);
-  const certificates = await hsmCall(async () => (await cryptoUser(runtime)).certificates.list());
+  const certificates = await hsmCall(async () => cryptoUser(runtime).certificates.list());
   return certificates.map(({ label, subject, validTo }) => ({ label, subject, validTo }));
 }
 
 /** The key's certificate and its chain, as PEM. */
 export async function exportCertificate(runtime: HsmRuntime, actor: Actor, label: string): Promise<string> {
   authorizeFips(actor);
-  return hsmCall(async () => (await cryptoUser(runtime)).certificates.exportPem(label, { chain: true }));
+  return hsmCall(async () => cryptoUser(runtime).certificates.exportPem(label, { chain: true }));
 }
 
 /** A DKIM key (RSA, backup-able) for the domain and selector, and the DNS TXT record to publish. */
@@ -97,7 +97,7 @@ export async function generateDkim(runtime: HsmRuntime, actor: Actor, request: {
   const key = { domain: required(request.domain, 'domain'), selector: required(request.selector, 'DKIM selector') };
   return hsmCall(async () => {
     const label = dkimLabel(key);
-    const { keys } = await cryptoUser(runtime);
+    const { keys } = cryptoUser(runtime);
     await generateDkimKey(keys, key, { backup: true });
     return { label, txt: await dkimTxtRecord(keys, key) };
   });
