@@ -43,7 +43,11 @@ export function cryptoUser(runtime: Pick<Runtime, 'config' | 'paths'>): CryptoUs
   return open;
 }
 
-/** Closes the pool (leaving FIPS mode, after FIPS initialisation, at the end of a console session). */
+/**
+ * Closes the pool (a console leaving FIPS mode, after FIPS initialisation, at the end of a console
+ * session). A long-lived process serving several sessions (the web) should close it only at its end:
+ * closing fails the operations of other sessions that hold one of its sessions at that moment.
+ */
 export function closeCryptoUser(): void {
   open?.pool.close();
   open = undefined;
