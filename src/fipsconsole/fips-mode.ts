@@ -50,13 +50,13 @@ function requireMode(ctx: ConsoleContext): void {
 
 async function backupOrRestore(command: 'backup' | 'restore', file: string | undefined, ctx: ConsoleContext): Promise<void> {
   requireMode(ctx);
-  const path = configurationFolder(ctx).checkedPath(file);
+  const path = configurationFolder(ctx).checkedPath(file); // a bad name is refused before any password is asked
   const password = await ctx.askSecret('FIPS Officer password');
   const passphrase = await ctx.askSecret('Backup passphrase');
   const request = { file: file ?? '', password, passphrase, onProgress: (p: unknown) => ctx.print(`  ${JSON.stringify(p)}`) };
   if (command === 'backup') {
-    await asOfficer(ctx, () => fipsBackup(ctx.runtime, actorOf(ctx), request));
-    ctx.print(`Backup written to ${path}.`);
+    const written = await asOfficer(ctx, () => fipsBackup(ctx.runtime, actorOf(ctx), request));
+    ctx.print(`Backup written to ${written.path}.`);
   } else {
     await asOfficer(ctx, () => fipsRestore(ctx.runtime, actorOf(ctx), request));
     ctx.print(`Restored from ${path}.`);
