@@ -2,20 +2,21 @@
 // the operation, never by the words that asked for it. Configuration changes are
 // judged at commit by what they change (src/os/config/authorization.ts).
 //   read-only  looks only
-//   operator   also the mail queue, reboot and shutdown, a configuration file with its secrets masked
+//   operator   also the mail queue, a CRL download now, reboot and shutdown, a configuration file with its secrets masked
 //   admin      also the HSM and FIPS Officer operations, upgrades, a file with its secrets encrypted
 //              (whoever chooses the passphrase can read every bind password and password hash)
 import type { Role } from '../os/config/authorization.js';
 import type { Actor } from './actor.js';
 import { AdminError } from './errors.js';
 
-export type Effect = 'read' | 'edit' | 'commit' | 'queue' | 'power' | 'hsm' | 'upgrade' | 'export-masked' | 'export-encrypted';
+export type Effect = 'read' | 'edit' | 'commit' | 'queue' | 'fetch' | 'power' | 'hsm' | 'upgrade' | 'export-masked' | 'export-encrypted';
 
 const leastRole: Record<Effect, Role> = {
   read: 'read-only',
   edit: 'operator',
   commit: 'operator',
   queue: 'operator',
+  fetch: 'operator',
   power: 'operator',
   'export-masked': 'operator',
   hsm: 'admin',
@@ -30,6 +31,7 @@ const what: Record<Effect, string> = {
   edit: 'change the configuration',
   commit: 'commit',
   queue: 'change the mail queue',
+  fetch: 'download a CRL now',
   power: 'reboot or shut down the appliance',
   'export-masked': 'save the configuration to a file',
   hsm: 'use the HSM and FIPS Officer operations',
