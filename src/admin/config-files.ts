@@ -122,14 +122,15 @@ export function loadConfig(runtime: Runtime, actor: Actor, file: string, options
   authorize(actor, 'edit');
   const folder = configurationFolderOf(runtime);
   const parsed = asAdminError(() => readConfigFile(folder.read(file, '.xml')));
-  if (parsed.secrets === 'encrypted' && options.passphrase === undefined) throw new AdminError(`${file} has its secrets encrypted: give the passphrase it was saved with`, 'invalid');
+  if (parsed.secrets === 'encrypted' && options.passphrase === undefined)
+    throw new AdminError(`${file} has its secrets encrypted: give the passphrase it was saved with`, 'invalid');
   const loaded = asAdminError(() =>
     editChangesWith(runtime, actor, (draft: ApplianceConfig) => {
-    // Masked secrets keep the values of the pending configuration as it is under the lock.
-    const fromFile = configFromFile(parsed, { current: draft, ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }) });
-    Object.assign(draft, fromFile.config);
-    return fromFile;
-  }),
+      // Masked secrets keep the values of the pending configuration as it is under the lock.
+      const fromFile = configFromFile(parsed, { current: draft, ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }) });
+      Object.assign(draft, fromFile.config);
+      return fromFile;
+    }),
   );
   return { path: join(folder.dir, file), ignoredKeyMaterial: loaded.ignoredKeyMaterial, keptSecrets: loaded.keptSecrets };
 }

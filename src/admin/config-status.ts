@@ -2,8 +2,8 @@
 // when, from where), whether the user has pending changes, and a `commit confirmed`
 // awaiting confirmation with its deadline.
 import type { PendingConfirm, RevisionMeta } from '../os/config/store.js';
-import { isServiceRunning } from '../os/service.js';
 import type { Runtime } from '../os/runtime.js';
+import { isServiceRunning } from '../os/service.js';
 import type { Actor } from './actor.js';
 import { pendingChanges, pendingConfirmation } from './changes.js';
 import { authorize } from './permissions.js';

@@ -1,9 +1,10 @@
 // `ldapconfig test` (the appliance's Test Query) and `authreport` (the inbound SMTP
 // authentication report): words to the administration core's operations
 // (src/admin/ldap-test.ts, report.ts) and their results to text.
+
+import { candidateConfig } from '../admin/changes.js';
 import { testLdapQuery } from '../admin/ldap-test.js';
 import { authReport, authReportCsv, type ReportGrouping, type ReportRange, reportCounterLabels, reportCounters } from '../admin/report.js';
-import { candidateConfig } from '../admin/changes.js';
 import type { CertificateFields } from '../mail/certificate-fields.js';
 import { certificateFields } from '../os/config/schema.js';
 import { actorOf, type ConsoleContext, configurationFolder } from './commands.js';
