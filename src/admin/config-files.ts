@@ -4,7 +4,7 @@
 // never included), a saved file loaded into the user's pending changes, and the
 // folder's files. Every file name goes through src/os/configuration-folder.ts: one
 // plain name, never a path or a link.
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ApplianceConfig } from '../os/config/schema.js';
 import { maskSecrets } from '../os/config/secrets.js';
@@ -54,7 +54,9 @@ export interface ConfigFileEntry {
 export function listConfigFiles(runtime: Runtime, actor: Actor, extension?: string): ConfigFileEntry[] {
   authorize(actor, 'read');
   const folder = configurationFolderOf(runtime);
-  asAdminError(() => folder.checkedPath('probe')); // makes the folder, refused if it is a link
+  mkdirSync(folder.dir, { recursive: true, mode: 0o700 });
+  const stat = lstatSync(folder.dir);
+  if (stat.isSymbolicLink() || !stat.isDirectory()) throw new AdminError(`${folder.dir} is not a folder (a link is refused)`, 'unavailable');
   return readdirSync(folder.dir)
     .filter((name) => !name.startsWith('.') && (!extension || name.endsWith(extension)))
     .flatMap((name) => {

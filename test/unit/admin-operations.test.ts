@@ -3,7 +3,7 @@
 // token, the gateway service (which holds the CRL sources), slapd, an HTTP server
 // publishing a CRL made by openssl. Whatever changes something is refused to a
 // read-only actor; secrets never come back.
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { Actor } from '../../src/admin/actor.js';
@@ -77,7 +77,13 @@ t.test('a read-only actor is refused every operation that changes something, and
   t.match(await crlSourceStatus(runtime, readOnly), { checking: false, live: false, sources: [{ name: 'root', enabled: true, primaryUrl: 'http://127.0.0.1:9/root.crl' }] });
   t.match(configurationStatus(runtime, readOnly), { pending: false, running: { user: 'a-admin', comment: 'test setup' } });
   t.match(await firmwareInfo(runtime, readOnly), { version: /\S/, hsm: /token/, selfTest: /gateway service is not running/ });
-  t.match(listConfigFiles(runtime, readOnly), [{ name: 'mine.xml' }]);
+  symlinkSync('/etc/passwd', join(root, 'configuration', 'planted.xml'));
+  t.same(
+    listConfigFiles(runtime, readOnly).map((f) => f.name),
+    ['mine.xml'],
+    'the folder lists its files, not a planted link',
+  );
+  t.throws(() => loadConfig(runtime, operator, 'planted.xml'), { kind: 'invalid', message: /symbolic link, which is refused/ });
 });
 
 t.test('bad input says what to do: unknown CRL source, a URL an upgrade may not use, a file name that is a path', async (t) => {
