@@ -9,12 +9,11 @@ import { runOfficerProcess } from '../hsm/officer-process.js';
 import type { BackupProgress, OfficerProcessResult, OfficerRequest } from '../hsm/officer-protocol.js';
 import { ConfigurationFolder, ConfigurationFolderError } from '../os/configuration-folder.js';
 import type { Runtime } from '../os/runtime.js';
-import { requestServiceAction, ServiceUnavailable } from '../os/service-requests.js';
 import type { Actor } from './actor.js';
 import { closeCryptoUser } from './crypto-user.js';
 import { AdminError } from './errors.js';
 import { authorizeFips, kindOfHsmCode, whoActed } from './fips-access.js';
-import { selfTestStatus } from './system.js';
+import { recheckHsmInServices, selfTestStatus } from './system.js';
 
 export type { BackupProgress };
 
@@ -99,21 +98,6 @@ export async function changeOfficerPassword(runtime: Runtime, actor: Actor, chan
   runtime.logs.write('fips', 'info', `FIPS Officer password changed by ${whoActed(actor)}${factory ? '; FIPS management mode entered' : ''}`);
 }
 
-/** After FIPS initialisation the services that use the HSM open it again and rerun the self-test. */
-async function recheckHsmInServices(runtime: Runtime): Promise<{ selfTest: string; warnings: string[] }> {
-  let selfTest = 'unknown (the gateway service is not running)';
-  const warnings: string[] = [];
-  for (const service of ['gateway', 'delivery']) {
-    try {
-      const status = String(await requestServiceAction(runtime.paths.run, service, 'hsm-recheck', {}, 60_000));
-      if (service === 'gateway') selfTest = status;
-    } catch (err) {
-      if (!(err instanceof ServiceUnavailable)) warnings.push(`The ${service} service could not check the HSM again: ${(err as Error).message}`);
-    }
-  }
-  return { selfTest, warnings };
-}
-
 /** FIPS initialisation of a blank token: sets the Officer password; the gateway's self-test result comes back. */
 export async function initialiseHsm(runtime: Runtime, actor: Actor, request: { password: string; repeated: string }): Promise<{ selfTest: string; warnings: string[] }> {
   authorizeFips(actor, false);
@@ -123,7 +107,8 @@ export async function initialiseHsm(runtime: Runtime, actor: Actor, request: { p
   rmSync(factoryMarker(runtime), { force: true });
   closeCryptoUser();
   runtime.logs.write('fips', 'info', `FIPS initialisation by ${whoActed(actor)}`);
-  return recheckHsmInServices(runtime);
+  const recheck = await recheckHsmInServices(runtime, actor);
+  return { selfTest: recheck.gateway, warnings: recheck.problems.map((p) => `The ${p.service} service could not check the HSM again: ${p.message}`) };
 }
 
 export async function fipsStatus(runtime: Runtime, actor: Actor): Promise<FipsStatus> {

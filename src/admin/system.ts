@@ -1,5 +1,6 @@
 // The appliance as a machine: firmware version, the HSM's state and its power-on
-// self-test, which services run, recent alerts; reboot and shutdown.
+// self-test (and its rerun after FIPS initialisation), which services run, recent
+// alerts; reboot and shutdown.
 // Reboot and shutdown run systemctl with fixed arguments (no shell); without
 // systemd (scripts/start) they say what to do instead.
 import { execFile } from 'node:child_process';
@@ -57,6 +58,52 @@ export async function selfTestStatus(runtime: Runtime, actor: Actor): Promise<st
   }
 }
 
+export interface HsmRecheck {
+  /** The gateway's self-test result after it opened the HSM again. */
+  gateway: string;
+  /** The services that were running but could not check the HSM again, and why. */
+  problems: { service: string; message: string }[];
+}
+
+/** After FIPS initialisation: the services that use the HSM open it again and rerun the self-test. */
+export async function recheckHsmInServices(runtime: Runtime, actor: Actor): Promise<HsmRecheck> {
+  authorize(actor, 'hsm');
+  const result: HsmRecheck = { gateway: 'unknown (the gateway service is not running)', problems: [] };
+  for (const service of ['gateway', 'delivery']) {
+    try {
+      const status = String(await requestServiceAction(runtime.paths.run, service, 'hsm-recheck', {}, 60_000));
+      if (service === 'gateway') result.gateway = status;
+    } catch (err) {
+      if (!(err instanceof ServiceUnavailable)) result.problems.push({ service, message: (err as Error).message });
+    }
+  }
+  return result;
+}
+
+export interface FirmwareInfo {
+  version: string;
+  node: string;
+  /** The HSM device and whether its token is initialised, or what is wrong. */
+  hsm: string;
+  /** The gateway's power-on self-test result. */
+  selfTest: string;
+  /** Why the last staged upgrade was refused at install, if it was. */
+  lastUpgradeFailure?: string;
+}
+
+/** What `version` shows: the firmware, Node.js, the HSM and its self-test, a refused upgrade. */
+export async function firmwareInfo(runtime: Runtime, actor: Actor): Promise<FirmwareInfo> {
+  authorize(actor, 'read');
+  const failure = upgradeFiles(runtime.paths).lastFailure;
+  return {
+    version: firmwareVersion(),
+    node: process.version,
+    hsm: hsmState(runtime),
+    selfTest: await selfTestStatus(runtime, actor),
+    ...(existsSync(failure) ? { lastUpgradeFailure: readFileSync(failure, 'utf8').trim() } : {}),
+  };
+}
+
 function recentAlerts(runtime: Runtime, actor: Actor): string[] {
   const systemLog = runtime.config.logs.subscriptions.find((s) => s.type === 'system');
   if (!systemLog) return [];
@@ -66,16 +113,15 @@ function recentAlerts(runtime: Runtime, actor: Actor): string[] {
 }
 
 export async function systemStatus(runtime: Runtime, actor: Actor): Promise<SystemStatus> {
-  authorize(actor, 'read');
-  const failure = upgradeFiles(runtime.paths).lastFailure;
+  const { version, node, hsm, selfTest, lastUpgradeFailure } = await firmwareInfo(runtime, actor);
   return {
-    version: firmwareVersion(),
-    node: process.version,
+    version,
+    node,
     hostname: runtime.config.system.hostname,
-    hsm: hsmState(runtime),
-    selfTest: await selfTestStatus(runtime, actor),
+    hsm,
+    selfTest,
     services: applianceServices.map((name) => ({ name, running: isServiceRunning(runtime.paths.run, name) })),
-    ...(existsSync(failure) ? { lastUpgradeFailure: readFileSync(failure, 'utf8').trim() } : {}),
+    ...(lastUpgradeFailure === undefined ? {} : { lastUpgradeFailure }),
     alerts: recentAlerts(runtime, actor),
   };
 }

@@ -3,17 +3,18 @@
 // for what is missing. Nothing here starts a shell or runs a program named by
 // the user: the console is the only thing an administrator's login reaches.
 import { type Actor, type ActorSource, actorFor } from '../admin/actor.js';
-import { type CommitOutcome, commitChanges, commitHistory, pendingConfirmation, revisionDiff, rollbackTo } from '../admin/changes.js';
+import { type CommitOutcome, commitChanges, commitHistory, revisionDiff, rollbackTo } from '../admin/changes.js';
+import { checkPassphrase, configFileSecrets, defaultConfigFileName, loadConfig, type SecretsInFile, saveConfig, showConfig } from '../admin/config-files.js';
+import { configurationStatus } from '../admin/config-status.js';
 import { AdminError } from '../admin/errors.js';
 import { HsmError } from '../hsm/module.js';
 import { CommitRefusedError } from '../os/config/authorization.js';
 import { NothingToCommitError } from '../os/config/candidate.js';
 import { ConfigReferenceError } from '../os/config/references.js';
 import type { ApplianceConfig } from '../os/config/schema.js';
-import { maskSecrets } from '../os/config/secrets.js';
 import { CommitConflictError, type RevisionMeta } from '../os/config/store.js';
 import { ConfigError } from '../os/config/validate.js';
-import { ConfigFileError, configFromFile, configToXml, readConfigFile, type SecretsInFile } from '../os/config/xml.js';
+import { ConfigFileError } from '../os/config/xml.js';
 import { ConfigurationFolder, ConfigurationFolderError } from '../os/configuration-folder.js';
 import type { Runtime } from '../os/runtime.js';
 import { UsageError } from './errors.js';
@@ -108,11 +109,9 @@ export function configurationFolder(ctx: ConsoleContext): ConfigurationFolder {
   return new ConfigurationFolder(ctx.configFilesDir);
 }
 
-const minPassphraseLength = 12;
-
 async function newPassphrase(ctx: ConsoleContext): Promise<string> {
   const passphrase = await ctx.askSecret('Passphrase to encrypt the secrets with');
-  if (passphrase.length < minPassphraseLength) throw new UsageError(`the passphrase needs at least ${minPassphraseLength} characters; nothing was saved`);
+  checkPassphrase(passphrase);
   if ((await ctx.askSecret('Repeat the passphrase')) !== passphrase) throw new UsageError('the two passphrases differ; nothing was saved');
   return passphrase;
 }
@@ -142,17 +141,17 @@ export const baseCommands: Record<string, Command> = {
     summary: 'the running revision, pending changes and pending confirmations',
     usage: '',
     run(_args, ctx) {
-      const committed = ctx.runtime.store.committed();
-      const pendingConfirm = pendingConfirmation(ctx.runtime);
+      const status = configurationStatus(ctx.runtime, actorOf(ctx));
+      const { running, awaitingConfirmation: confirm } = status;
       ctx.print(
         [
-          `Hostname: ${committed.config.system.hostname}`,
-          `Running revision: ${committed.meta.revision} (${committed.meta.time} by ${committed.meta.user} via ${committed.meta.source})`,
-          `Uncommitted changes: ${ctx.candidate.pending ? 'yes (see "diff")' : 'none'}`,
-          ...(pendingConfirm
+          `Hostname: ${status.hostname}`,
+          `Running revision: ${running.revision} (${running.time} by ${running.user} via ${running.source})`,
+          `Uncommitted changes: ${status.pending ? 'yes (see "diff")' : 'none'}`,
+          ...(confirm
             ? [
-                `Awaiting confirmation: revision ${pendingConfirm.revision}, reverted to ${pendingConfirm.revertTo} at ${pendingConfirm.deadline} unless you run "commit"` +
-                  (Date.parse(pendingConfirm.deadline) < Date.now() ? ' (overdue: the system service, which reverts it, is not running)' : ''),
+                `Awaiting confirmation: revision ${confirm.revision}, reverted to ${confirm.revertTo} at ${confirm.deadline} unless you run "commit"` +
+                  (confirm.overdue ? ' (overdue: the system service, which reverts it, is not running)' : ''),
               ]
             : []),
         ].join('\n'),
@@ -207,10 +206,7 @@ export const baseCommands: Record<string, Command> = {
     summary: 'the pending configuration, whole or one section',
     usage: '[SECTION]',
     run(args, ctx) {
-      const config = maskSecrets(ctx.candidate.config) as Record<string, unknown>;
-      const section = args[0];
-      if (section && !(section in config)) throw new UsageError(`no section "${section}"; sections: ${Object.keys(config).join(', ')}`);
-      ctx.print(JSON.stringify(section ? config[section] : config, null, 2));
+      ctx.print(JSON.stringify(showConfig(ctx.runtime, actorOf(ctx), args[0]), null, 2));
     },
   },
   saveconfig: {
@@ -221,13 +217,11 @@ export const baseCommands: Record<string, Command> = {
       const mode = option?.slice('secrets='.length) ?? 'masked';
       if (mode !== 'masked' && mode !== 'encrypted')
         throw new UsageError('secrets= is masked (the default: loading the file keeps the secrets configured here) or encrypted (kept, under a passphrase)');
-      const committed = ctx.runtime.store.committed();
-      const name = args.find((a) => a !== option) ?? `${committed.config.system.hostname}-r${committed.meta.revision}-${committed.meta.time.slice(0, 10)}.xml`;
-      const folder = configurationFolder(ctx);
-      folder.checkedPath(name, '.xml');
+      const name = args.find((a) => a !== option) ?? defaultConfigFileName(ctx.runtime);
+      configurationFolder(ctx).checkedPath(name, '.xml');
       const secrets: SecretsInFile = mode === 'encrypted' ? { mode, passphrase: await newPassphrase(ctx) } : { mode };
-      const path = folder.write(name, configToXml(committed.config, { hostname: committed.config.system.hostname, revision: committed.meta.revision }, secrets), '.xml');
-      ctx.print(`Saved revision ${committed.meta.revision} to ${path} (secrets ${mode === 'masked' ? 'masked' : 'encrypted under the passphrase'}).`);
+      const saved = saveConfig(ctx.runtime, actorOf(ctx), name, secrets);
+      ctx.print(`Saved revision ${saved.revision} to ${saved.path} (secrets ${mode === 'masked' ? 'masked' : 'encrypted under the passphrase'}).`);
     },
   },
   loadconfig: {
@@ -235,18 +229,16 @@ export const baseCommands: Record<string, Command> = {
     usage: 'FILE.xml',
     async run(args, ctx) {
       const name = args[0] ?? (await ctx.ask('File to load'));
-      const folder = configurationFolder(ctx);
-      const file = readConfigFile(folder.read(name, '.xml'));
-      const passphrase = file.secrets === 'encrypted' ? await ctx.askSecret('Passphrase the file was saved with') : undefined;
-      const loaded = configFromFile(file, { current: ctx.candidate.config, ...(passphrase === undefined ? {} : { passphrase }) });
-      ctx.candidate.edit((draft) => Object.assign(draft, loaded.config));
+      const actor = actorOf(ctx);
+      const passphrase = configFileSecrets(ctx.runtime, actor, name) === 'encrypted' ? await ctx.askSecret('Passphrase the file was saved with') : undefined;
+      const loaded = loadConfig(ctx.runtime, actor, name, passphrase === undefined ? {} : { passphrase });
       if (loaded.ignoredKeyMaterial.length > 0) {
         ctx.print(
           `Warning: the file carries certificate or key material, which was ignored (HSM keys are restored with fipsconfig backup): ${loaded.ignoredKeyMaterial.join(', ')}`,
         );
       }
       if (loaded.keptSecrets.length > 0) ctx.print(`Masked in the file, kept as configured here: ${loaded.keptSecrets.join(', ')}`);
-      ctx.print(`Loaded ${folder.pathOf(name)}. Review with "diff", then "commit".`);
+      ctx.print(`Loaded ${loaded.path}. Review with "diff", then "commit".`);
     },
   },
 };

@@ -9,6 +9,8 @@ const table: [Effect, boolean, boolean, boolean][] = [
   ['edit', false, true, true],
   ['commit', false, true, true],
   ['queue', false, true, true],
+  ['fetch', false, true, true],
+  ['test-password', false, true, true],
   ['power', false, true, true],
   ['export-masked', false, true, true],
   ['hsm', false, false, true],
